@@ -1,0 +1,93 @@
+/*
+ * sculpt: the monitor side (QMP query-sculpt-stats, HMP info sculpt)
+ *
+ * Both succeed with no sculpt object at all (an empty list, a one-line
+ * note): QEMU's qmp-cmd-test and test-hmp run every query and info command
+ * on a machine with no RAM.  They only read; they never block on the sculpt
+ * thread.
+ *
+ * This work is licensed under the terms of the GNU GPL, version 2 or later.
+ * See the COPYING file in the top-level directory.
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/cutils.h"
+#include "qapi/error.h"
+#include "qapi/qapi-commands-sculpt.h"
+#include "monitor/hmp.h"
+#include "monitor/monitor.h"
+#include "sculpt-int.h"
+
+static const sculpt_tier sculpt_tiers[] = {
+    SCULPT_TIER_BASE, SCULPT_TIER_HOT, SCULPT_TIER_COLD,
+};
+
+static SculptMemoryTier sculpt_tier_to_qapi(sculpt_tier t)
+{
+    switch (t) {
+    case SCULPT_TIER_HOT:
+        return SCULPT_MEMORY_TIER_HOT;
+    case SCULPT_TIER_COLD:
+        return SCULPT_MEMORY_TIER_COLD;
+    default:
+        return SCULPT_MEMORY_TIER_BASE;
+    }
+}
+
+static SculptStats *sculpt_stats(SculptState *s)
+{
+    SculptStats *st = g_new0(SculptStats, 1);
+    SculptTierStatsList **tail = &st->tiers;
+
+    st->id = g_strdup(object_get_canonical_path_component(OBJECT(s)));
+    st->memdev = g_strdup(s->memdev_id);
+    st->size = s->size;
+    st->block_size = s->block_size;
+    st->blocks = sculpt_core_block_count(s->core);
+    for (size_t i = 0; i < ARRAY_SIZE(sculpt_tiers); i++) {
+        SculptTierStats *t = g_new0(SculptTierStats, 1);
+
+        t->tier = sculpt_tier_to_qapi(sculpt_tiers[i]);
+        t->bytes = sculpt_core_tier_bytes(s->core, sculpt_tiers[i]);
+        QAPI_LIST_APPEND(tail, t);
+    }
+    return st;
+}
+
+SculptStatsList *qmp_query_sculpt_stats(Error **errp)
+{
+    SculptStatsList *head = NULL, **tail = &head;
+    SculptState *s;
+
+    QTAILQ_FOREACH(s, &sculpt_list, next) {
+        if (sculpt_attached(s)) {
+            QAPI_LIST_APPEND(tail, sculpt_stats(s));
+        }
+    }
+    return head;
+}
+
+void hmp_info_sculpt(Monitor *mon, const QDict *qdict)
+{
+    g_autoptr(SculptStatsList) list = qmp_query_sculpt_stats(NULL);
+
+    if (!list) {
+        monitor_printf(mon, "No sculpt objects.\n");
+        return;
+    }
+    for (SculptStatsList *l = list; l; l = l->next) {
+        SculptStats *st = l->value;
+        g_autofree char *size = size_to_str(st->size);
+        g_autofree char *bs = size_to_str(st->block_size);
+
+        monitor_printf(mon, "sculpt %s: memdev %s, %s in %" PRIu64
+                       " blocks of %s\n", st->id, st->memdev, size,
+                       st->blocks, bs);
+        for (SculptTierStatsList *t = st->tiers; t; t = t->next) {
+            g_autofree char *bytes = size_to_str(t->value->bytes);
+
+            monitor_printf(mon, "  %-5s %s\n",
+                           SculptMemoryTier_str(t->value->tier), bytes);
+        }
+    }
+}
