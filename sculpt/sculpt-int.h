@@ -17,9 +17,14 @@
 #include "qom/object.h"
 #include "system/hostmem.h"
 #include "sculpt/sculpt.h"          /* the C++ core's C ABI */
+#include "hostmem.h"                /* host memory tiers and moves */
 
 #define TYPE_SCULPT "sculpt"
 OBJECT_DECLARE_SIMPLE_TYPE(SculptState, SCULPT)
+
+#define SCULPT_PAUSE_SAMPLES 4096
+
+typedef struct SculptOp SculptOp;
 
 struct SculptState {
     Object parent_obj;
@@ -27,6 +32,14 @@ struct SculptState {
     /* Properties */
     char *memdev_id;
     uint64_t block_size;
+    char *hot_pool;                 /* none, memfd, thp, hugetlb */
+    uint64_t hot_size;
+    bool hot_lock;
+    char *cold_tier;                /* none, file, numa, swap */
+    char *cold_dir;
+    uint32_t cold_node;
+    uint64_t cold_size;
+    uint32_t max_pause_us;
 
     /* Set once attached to the backend (sculpt_attach()) */
     HostMemoryBackend *backend;     /* holds a reference */
@@ -37,6 +50,25 @@ struct SculptState {
 
     Notifier machine_done;
     bool attach_pending;
+    bool discard_required;          /* holds ram_block_discard_require() */
+
+    /* Tiers: pools[SCULPT_TIER_BASE] wraps the backend's own memfd */
+    SculptHmPool pools[SCULPT_TIER__MAX];
+    bool have_pool[SCULPT_TIER__MAX];
+    SculptHmVmaAttrs attrs;         /* what QEMU set on the guest RAM */
+
+    /* Moving (sculpt-move.c); main loop, BQL held */
+    SculptOp *op;                   /* the running sculpt-pool, or NULL */
+    QEMUBH *move_bh;
+    QEMUTimer *retry_timer;
+    const char *hold_reason;        /* why moving waits, or NULL */
+    uint64_t bytes_per_us;          /* measured copy speed */
+    struct {
+        uint64_t moves, blocks_moved, bytes_moved, failures;
+        uint64_t pauses, pause_max, mmaps;
+    } stats;
+    uint64_t pause_ns[SCULPT_PAUSE_SAMPLES];
+    uint64_t pause_pos;
 
     QTAILQ_ENTRY(SculptState) next;
 };
@@ -48,6 +80,17 @@ extern SculptList sculpt_list;
 static inline bool sculpt_attached(SculptState *s)
 {
     return s->core != NULL;
+}
+
+/* sculpt-move.c */
+void sculpt_move_init(SculptState *s);
+void sculpt_move_cleanup(SculptState *s);
+uint64_t sculpt_pause_percentile(SculptState *s, unsigned pct);
+
+static inline bool sculpt_is_sculpted(SculptState *s)
+{
+    return s->core &&
+        sculpt_core_tier_bytes(s->core, SCULPT_TIER_BASE) != s->size;
 }
 
 #endif /* SCULPT_INT_H */

@@ -30,10 +30,12 @@
 #include "exec/memory.h"
 #include "exec/ramblock.h"
 #include "system/system.h"
+#include "system/qtest.h"
 #include "sculpt-int.h"
 #include "trace.h"
 
 #define SCULPT_DEFAULT_BLOCK_SIZE (2 * MiB)
+#define SCULPT_DEFAULT_MAX_PAUSE_US 1000
 
 SculptList sculpt_list = QTAILQ_HEAD_INITIALIZER(sculpt_list);
 
@@ -93,6 +95,169 @@ static SculptState *sculpt_find_by_backend(HostMemoryBackend *backend)
         }
     }
     return NULL;
+}
+
+static bool sculpt_pool_kind(const char *name, bool hot, SculptHmKind *kind,
+                             Error **errp)
+{
+    static const struct {
+        const char *name;
+        bool hot;
+        SculptHmKind kind;
+    } kinds[] = {
+        { "memfd", true, SCULPT_HM_MEMFD },
+        { "thp", true, SCULPT_HM_THP },
+        { "hugetlb", true, SCULPT_HM_HUGETLB },
+        { "file", false, SCULPT_HM_COLD_FILE },
+        { "numa", false, SCULPT_HM_NUMA },
+        { "swap", false, SCULPT_HM_SWAP },
+    };
+
+    for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
+        if (kinds[i].hot == hot && g_str_equal(kinds[i].name, name)) {
+            *kind = kinds[i].kind;
+            return true;
+        }
+    }
+    error_setg(errp, hot ? "hot-pool '%s' is not one of none, memfd, thp, "
+               "hugetlb" : "cold-tier '%s' is not one of none, file, numa, "
+               "swap", name);
+    return false;
+}
+
+/* Create one pool of @size bytes for @tier. */
+static bool sculpt_create_pool(SculptState *s, sculpt_tier tier,
+                               SculptHmKind kind, uint64_t size,
+                               Error **errp)
+{
+    const char *id = object_get_canonical_path_component(OBJECT(s));
+    g_autofree char *name = g_strdup_printf("sculpt-%s-%s", id,
+                                            tier == SCULPT_TIER_HOT ? "hot" :
+                                            "cold");
+    SculptHmPoolConfig cfg = {
+        .kind = kind,
+        .block_size = s->block_size,
+        .nr_slots = size / s->block_size,
+        .name = name,
+        .dir = s->cold_dir,
+        .numa_node = s->cold_node,
+    };
+    char err[256];
+    char *cerr = NULL;
+
+    if (!size || size % s->block_size) {
+        error_setg(errp, "the %s tier's size must be a non-zero multiple of "
+                   "block-size", tier == SCULPT_TIER_HOT ? "hot" : "cold");
+        return false;
+    }
+    if (sculpt_hm_pool_create(&s->pools[tier], &cfg, err, sizeof(err))) {
+        error_setg(errp, "%s", err);
+        return false;
+    }
+    s->have_pool[tier] = true;
+    if (sculpt_core_tier_set_capacity(s->core, tier, cfg.nr_slots, &cerr)) {
+        error_setg(errp, "%s", cerr);
+        free(cerr);
+        return false;
+    }
+    return true;
+}
+
+/*
+ * Wrap the backend's memfd as the base tier and create the hot and cold
+ * tiers the properties ask for.
+ */
+static bool sculpt_setup_tiers(SculptState *s, Error **errp)
+{
+    HostMemoryBackend *be = s->backend;
+    uint64_t nblocks = s->size / s->block_size;
+    SculptHmKind kind;
+    char err[256];
+
+    if (sculpt_hm_pool_wrap(&s->pools[SCULPT_TIER_BASE],
+                            memory_region_get_fd(&be->mr), 0, nblocks,
+                            s->block_size, err, sizeof(err))) {
+        error_setg(errp, "%s", err);
+        return false;
+    }
+    s->have_pool[SCULPT_TIER_BASE] = true;
+
+    /* What QEMU set on the guest RAM mapping, re-applied after a remap. */
+    s->attrs = (SculptHmVmaAttrs) {
+        .mergeable = be->merge,
+        .dontdump = !be->dump,
+        .hugepage = true,           /* ram_block_add() always asks */
+        .dontfork = !qtest_enabled(),
+        .locked = should_mlock(mlock_state),
+    };
+
+    if (s->hot_pool && !g_str_equal(s->hot_pool, "none")) {
+        if (!sculpt_pool_kind(s->hot_pool, true, &kind, errp) ||
+            !sculpt_create_pool(s, SCULPT_TIER_HOT, kind,
+                                s->hot_size ? s->hot_size :
+                                QEMU_ALIGN_UP(s->size / 4, s->block_size),
+                                errp)) {
+            return false;
+        }
+    }
+    if (s->cold_tier && !g_str_equal(s->cold_tier, "none")) {
+        if (!sculpt_pool_kind(s->cold_tier, false, &kind, errp)) {
+            return false;
+        }
+        if (should_mlock(mlock_state)) {
+            error_setg(errp, "a cold tier cannot work with -overcommit "
+                       "mem-lock=on: locked guest RAM is never paged out");
+            return false;
+        }
+        if (kind == SCULPT_HM_COLD_FILE && !s->cold_dir) {
+            error_setg(errp, "cold-tier=file needs cold-dir=DIR, a directory "
+                       "on the disk that should hold cold blocks");
+            return false;
+        }
+        if (!sculpt_create_pool(s, SCULPT_TIER_COLD, kind,
+                                s->cold_size ? s->cold_size : s->size,
+                                errp)) {
+            return false;
+        }
+    }
+
+    /*
+     * Remapping guest RAM is only safe if nothing pins its pages or holds
+     * its memfd offsets: this fails while VFIO, vDPA, iommufd, SEV or a
+     * KVM without sync MMU is present, and keeps them away while we live.
+     */
+    if (ram_block_discard_require(true)) {
+        error_setg(errp, "guest RAM is pinned by a device (VFIO, vDPA, "
+                   "iommufd) or the accelerator, so sculpt cannot move it");
+        return false;
+    }
+    s->discard_required = true;
+    sculpt_move_init(s);
+    return true;
+}
+
+/* Undo sculpt_setup_tiers() and sculpt_attach().  Every block is at home. */
+static void sculpt_teardown(SculptState *s)
+{
+    sculpt_move_cleanup(s);
+    for (int t = SCULPT_TIER__MAX - 1; t >= 0; t--) {
+        if (s->have_pool[t]) {
+            sculpt_hm_pool_destroy(&s->pools[t]);
+            s->have_pool[t] = false;
+        }
+    }
+    if (s->discard_required) {
+        ram_block_discard_require(false);
+        s->discard_required = false;
+    }
+    if (s->core) {
+        sculpt_core_free(s->core);
+        s->core = NULL;
+    }
+    if (s->backend) {
+        object_unref(OBJECT(s->backend));
+        s->backend = NULL;
+    }
 }
 
 /*
@@ -179,6 +344,11 @@ static bool sculpt_attach(SculptState *s, Error **errp)
     s->rb = rb;
     s->host = memory_region_get_ram_ptr(mr);
     s->size = memory_region_size(mr);
+    if (!sculpt_setup_tiers(s, errp)) {
+        error_prepend(errp, "sculpt '%s': ", id);
+        sculpt_teardown(s);
+        return false;
+    }
     trace_sculpt_attach(id, s->memdev_id, s->size, s->block_size,
                         sculpt_core_block_count(s->core));
     return true;
@@ -224,54 +394,104 @@ static void sculpt_complete(UserCreatable *uc, Error **errp)
 
 static bool sculpt_can_be_deleted(UserCreatable *uc)
 {
-    /* Nothing is moved yet, so every block is still in its backend. */
-    return true;
+    SculptState *s = SCULPT(uc);
+
+    /* Only once every block is back in its backend. */
+    return !s->op && !sculpt_is_sculpted(s);
 }
 
-static char *sculpt_get_memdev(Object *obj, Error **errp)
-{
-    return g_strdup(SCULPT(obj)->memdev_id);
-}
-
-static void sculpt_set_memdev(Object *obj, const char *value, Error **errp)
+/* Properties only change before the object is attached. */
+static bool sculpt_check_settable(Object *obj, const char *name, Error **errp)
 {
     SculptState *s = SCULPT(obj);
 
     if (sculpt_attached(s) || s->attach_pending) {
-        error_setg(errp, "sculpt: 'memdev' cannot change once created");
-        return;
+        error_setg(errp, "sculpt: '%s' cannot change once created", name);
+        return false;
     }
-    g_free(s->memdev_id);
-    s->memdev_id = g_strdup(value);
+    return true;
 }
 
-static void sculpt_get_block_size(Object *obj, Visitor *v, const char *name,
-                                  void *opaque, Error **errp)
+/* Size properties: @opaque is the field's offset in SculptState. */
+static void sculpt_get_size(Object *obj, Visitor *v, const char *name,
+                            void *opaque, Error **errp)
 {
-    uint64_t value = SCULPT(obj)->block_size;
+    uint64_t *field = (void *)((char *)obj + (uintptr_t)opaque);
+    uint64_t value = *field;
 
     visit_type_size(v, name, &value, errp);
 }
 
-static void sculpt_set_block_size(Object *obj, Visitor *v, const char *name,
-                                  void *opaque, Error **errp)
+static void sculpt_set_size(Object *obj, Visitor *v, const char *name,
+                            void *opaque, Error **errp)
 {
-    SculptState *s = SCULPT(obj);
+    uint64_t *field = (void *)((char *)obj + (uintptr_t)opaque);
     uint64_t value;
 
-    if (sculpt_attached(s) || s->attach_pending) {
-        error_setg(errp, "sculpt: 'block-size' cannot change once created");
-        return;
+    if (sculpt_check_settable(obj, name, errp) &&
+        visit_type_size(v, name, &value, errp)) {
+        *field = value;
     }
-    if (!visit_type_size(v, name, &value, errp)) {
-        return;
+}
+
+static void sculpt_get_u32(Object *obj, Visitor *v, const char *name,
+                           void *opaque, Error **errp)
+{
+    uint32_t *field = (void *)((char *)obj + (uintptr_t)opaque);
+    uint32_t value = *field;
+
+    visit_type_uint32(v, name, &value, errp);
+}
+
+static void sculpt_set_u32(Object *obj, Visitor *v, const char *name,
+                           void *opaque, Error **errp)
+{
+    uint32_t *field = (void *)((char *)obj + (uintptr_t)opaque);
+    uint32_t value;
+
+    if (sculpt_check_settable(obj, name, errp) &&
+        visit_type_uint32(v, name, &value, errp)) {
+        *field = value;
     }
-    s->block_size = value;
+}
+
+/* String properties, by field offset. */
+#define SCULPT_STR_PROP(field, prop)                                            \
+static char *sculpt_get_##field(Object *obj, Error **errp)                  \
+{                                                                           \
+    return g_strdup(SCULPT(obj)->field);                                    \
+}                                                                           \
+static void sculpt_set_##field(Object *obj, const char *v, Error **errp)    \
+{                                                                           \
+    if (sculpt_check_settable(obj, prop, errp)) {                           \
+        g_free(SCULPT(obj)->field);                                         \
+        SCULPT(obj)->field = g_strdup(v);                                   \
+    }                                                                       \
+}
+
+SCULPT_STR_PROP(memdev_id, "memdev")
+SCULPT_STR_PROP(hot_pool, "hot-pool")
+SCULPT_STR_PROP(cold_tier, "cold-tier")
+SCULPT_STR_PROP(cold_dir, "cold-dir")
+
+static bool sculpt_get_hot_lock(Object *obj, Error **errp)
+{
+    return SCULPT(obj)->hot_lock;
+}
+
+static void sculpt_set_hot_lock(Object *obj, bool value, Error **errp)
+{
+    if (sculpt_check_settable(obj, "hot-lock", errp)) {
+        SCULPT(obj)->hot_lock = value;
+    }
 }
 
 static void sculpt_instance_init(Object *obj)
 {
-    SCULPT(obj)->block_size = SCULPT_DEFAULT_BLOCK_SIZE;
+    SculptState *s = SCULPT(obj);
+
+    s->block_size = SCULPT_DEFAULT_BLOCK_SIZE;
+    s->max_pause_us = SCULPT_DEFAULT_MAX_PAUSE_US;
 }
 
 static void sculpt_instance_finalize(Object *obj)
@@ -286,14 +506,12 @@ static void sculpt_instance_finalize(Object *obj)
     }
     if (s->core) {
         trace_sculpt_detach(object_get_canonical_path_component(obj));
-        sculpt_core_free(s->core);
-        s->core = NULL;
     }
-    if (s->backend) {
-        object_unref(OBJECT(s->backend));
-        s->backend = NULL;
-    }
+    sculpt_teardown(s);
     g_free(s->memdev_id);
+    g_free(s->hot_pool);
+    g_free(s->cold_tier);
+    g_free(s->cold_dir);
 }
 
 static void sculpt_class_init(ObjectClass *oc, void *data)
@@ -303,16 +521,52 @@ static void sculpt_class_init(ObjectClass *oc, void *data)
     ucc->complete = sculpt_complete;
     ucc->can_be_deleted = sculpt_can_be_deleted;
 
-    object_class_property_add_str(oc, "memdev", sculpt_get_memdev,
-                                  sculpt_set_memdev);
+    object_class_property_add_str(oc, "memdev", sculpt_get_memdev_id,
+                                  sculpt_set_memdev_id);
     object_class_property_set_description(oc, "memdev",
         "id of the memory-backend-memfd (share=on) to sculpt");
-    object_class_property_add(oc, "block-size", "size",
-                              sculpt_get_block_size, sculpt_set_block_size,
-                              NULL, NULL);
+    object_class_property_add(oc, "block-size", "size", sculpt_get_size,
+                              sculpt_set_size, NULL,
+                              (void *)offsetof(SculptState, block_size));
     object_class_property_set_description(oc, "block-size",
         "unit of tracking and moves: a power of two from 64K to 1G that "
         "divides the backend size");
+    object_class_property_add_str(oc, "hot-pool", sculpt_get_hot_pool,
+                                  sculpt_set_hot_pool);
+    object_class_property_set_description(oc, "hot-pool",
+        "hot pool backing: none, memfd, thp or hugetlb");
+    object_class_property_add(oc, "hot-size", "size", sculpt_get_size,
+                              sculpt_set_size, NULL,
+                              (void *)offsetof(SculptState, hot_size));
+    object_class_property_set_description(oc, "hot-size",
+        "size of the hot pool (default: a quarter of the RAM)");
+    object_class_property_add_bool(oc, "hot-lock", sculpt_get_hot_lock,
+                                   sculpt_set_hot_lock);
+    object_class_property_set_description(oc, "hot-lock",
+        "lock the hot pool in memory");
+    object_class_property_add_str(oc, "cold-tier", sculpt_get_cold_tier,
+                                  sculpt_set_cold_tier);
+    object_class_property_set_description(oc, "cold-tier",
+        "cold tier: none, file, numa or swap");
+    object_class_property_add_str(oc, "cold-dir", sculpt_get_cold_dir,
+                                  sculpt_set_cold_dir);
+    object_class_property_set_description(oc, "cold-dir",
+        "directory of the cold tier's file");
+    object_class_property_add(oc, "cold-node", "uint32", sculpt_get_u32,
+                              sculpt_set_u32, NULL,
+                              (void *)offsetof(SculptState, cold_node));
+    object_class_property_set_description(oc, "cold-node",
+        "NUMA node of the numa cold tier");
+    object_class_property_add(oc, "cold-size", "size", sculpt_get_size,
+                              sculpt_set_size, NULL,
+                              (void *)offsetof(SculptState, cold_size));
+    object_class_property_set_description(oc, "cold-size",
+        "size of the cold tier (default: the RAM size)");
+    object_class_property_add(oc, "max-pause", "uint32", sculpt_get_u32,
+                              sculpt_set_u32, NULL,
+                              (void *)offsetof(SculptState, max_pause_us));
+    object_class_property_set_description(oc, "max-pause",
+        "longest vCPU pause of one batch of moves, microseconds");
 }
 
 static const TypeInfo sculpt_info = {

@@ -51,6 +51,17 @@ static SculptStats *sculpt_stats(SculptState *s)
         t->bytes = sculpt_core_tier_bytes(s->core, sculpt_tiers[i]);
         QAPI_LIST_APPEND(tail, t);
     }
+    st->moves = s->stats.moves;
+    st->blocks_moved = s->stats.blocks_moved;
+    st->bytes_moved = s->stats.bytes_moved;
+    st->failures = s->stats.failures;
+    st->pauses = s->stats.pauses;
+    st->pause_p50 = sculpt_pause_percentile(s, 50);
+    st->pause_p99 = sculpt_pause_percentile(s, 99);
+    st->pause_max = s->stats.pause_max;
+    st->mappings = sculpt_hm_count_vmas(s->host, s->size);
+    st->busy = s->op != NULL;
+    st->paused = s->hold_reason != NULL;
     return st;
 }
 
@@ -88,6 +99,20 @@ void hmp_info_sculpt(Monitor *mon, const QDict *qdict)
 
             monitor_printf(mon, "  %-5s %s\n",
                            SculptMemoryTier_str(t->value->tier), bytes);
+        }
+        monitor_printf(mon, "  moves %" PRIu64 " (%" PRIu64 " blocks), "
+                       "failures %" PRIu64 ", mappings %" PRId64 "\n",
+                       st->moves, st->blocks_moved, st->failures,
+                       st->mappings);
+        if (st->pauses) {
+            monitor_printf(mon, "  pauses %" PRIu64 ": p50 %" PRIu64
+                           " us, p99 %" PRIu64 " us, max %" PRIu64 " us\n",
+                           st->pauses, st->pause_p50 / 1000,
+                           st->pause_p99 / 1000, st->pause_max / 1000);
+        }
+        if (st->busy || st->paused) {
+            monitor_printf(mon, "  %s%s\n", st->busy ? "busy" : "",
+                           st->paused ? " (waiting)" : "");
         }
     }
 }

@@ -275,6 +275,274 @@ static void test_cmdline_errors(void)
                          "Parameter 'memdev' is missing");
 }
 
+/*
+ * Moves: guest RAM holds a known pattern; every sculpt-pool step is
+ * followed by a byte-for-byte check of all of it.
+ */
+#define MOVE_RAM (16 * 1024 * 1024)
+#define MOVE_BS (64 * 1024)
+#define MOVE_BLOCKS (MOVE_RAM / MOVE_BS)
+
+static uint64_t splitmix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+typedef struct MoveTest {
+    QTestState *qts;
+    uint8_t *expect;        /* what guest RAM must hold */
+    char *cold_dir;
+    GRand *rand;
+    int ops;
+} MoveTest;
+
+/*
+ * Guest-physical [0xa0000, 0x100000) (blocks 10-15) is the PC's VGA window
+ * and BIOS area, not RAM as the guest sees it: it is moved like any block
+ * but cannot be written or read back through guest addresses.
+ */
+#define HOLE_FIRST 10
+#define HOLE_END 16
+
+static bool in_hole(uint64_t block)
+{
+    return block >= HOLE_FIRST && block < HOLE_END;
+}
+
+/* Write generation @gen of the pattern into blocks [first, first+n). */
+static void mt_write(MoveTest *mt, uint64_t first, uint64_t n, uint64_t gen)
+{
+    for (uint64_t b = first; b < first + n; b++) {
+        uint64_t *p = (uint64_t *)(mt->expect + b * MOVE_BS);
+
+        if (in_hole(b)) {
+            continue;
+        }
+        for (uint64_t i = 0; i < MOVE_BS / 8; i++) {
+            p[i] = splitmix64((b * MOVE_BS / 8 + i) ^ (gen << 40));
+        }
+        qtest_bufwrite(mt->qts, b * MOVE_BS, p, MOVE_BS);
+    }
+}
+
+static void mt_verify(MoveTest *mt, const char *after)
+{
+    g_autofree uint8_t *got = g_malloc(MOVE_RAM);
+
+    /* Block by block: libqtest's line reader is quadratic in the length. */
+    for (uint64_t b = 0; b < MOVE_BLOCKS; b++) {
+        if (!in_hole(b)) {
+            qtest_bufread(mt->qts, b * MOVE_BS, got + b * MOVE_BS, MOVE_BS);
+        }
+    }
+    for (uint64_t off = 0; off < MOVE_RAM; off += 8) {
+        if (in_hole(off / MOVE_BS)) {
+            continue;
+        }
+        if (memcmp(got + off, mt->expect + off, 8)) {
+            g_test_message("after %s: guest RAM differs at 0x%" PRIx64,
+                           after, off);
+            g_assert_not_reached();
+        }
+    }
+}
+
+/* query-sculpt-stats' tier bytes; they always add up to the RAM size. */
+static void mt_tiers(MoveTest *mt, uint64_t *base, uint64_t *hot,
+                     uint64_t *cold)
+{
+    int n;
+    QDict *st = sculpt_stats_first(mt->qts, &n);
+    QListEntry *e;
+
+    *base = *hot = *cold = 0;
+    QLIST_FOREACH_ENTRY(qdict_get_qlist(st, "tiers"), e) {
+        QDict *t = qobject_to(QDict, qlist_entry_obj(e));
+        const char *tier = qdict_get_str(t, "tier");
+        uint64_t bytes = qdict_get_int(t, "bytes");
+
+        *(g_str_equal(tier, "base") ? base :
+          g_str_equal(tier, "hot") ? hot : cold) = bytes;
+    }
+    g_assert_cmpuint(*base + *hot + *cold, ==, MOVE_RAM);
+    g_assert_cmpint(qdict_get_int(st, "failures"), ==, 0);
+    qobject_unref(st);
+}
+
+/* Run one sculpt-pool and wait for its completion event. */
+static void mt_pool(MoveTest *mt, const char *args_json)
+{
+    g_autofree char *json = g_strdup_printf("{ 'id': 'sc0', %s }",
+                                            args_json);
+    QObject *args = qobject_from_json(json, &error_abort);
+    QDict *rsp, *ev;
+
+    rsp = qtest_qmp(mt->qts, "{ 'execute': 'sculpt-pool', "
+                    "'arguments': %p }", args);
+    if (!qdict_haskey(rsp, "return")) {
+        g_test_message("sculpt-pool %s failed: %s", json,
+                       qdict_get_str(qdict_get_qdict(rsp, "error"), "desc"));
+        g_assert_not_reached();
+    }
+    qobject_unref(rsp);
+    ev = qtest_qmp_eventwait_ref(mt->qts, "SCULPT_POOL_COMPLETED");
+    g_assert_cmpint(qdict_get_int(qdict_get_qdict(ev, "data"), "failures"),
+                    ==, 0);
+    qobject_unref(ev);
+    mt->ops++;
+}
+
+static void mt_start(MoveTest *mt, const char *extra)
+{
+    mt->cold_dir = g_dir_make_tmp("sculpt-test-XXXXXX", NULL);
+    g_assert_nonnull(mt->cold_dir);
+    mt->qts = qtest_initf("-m 16M -machine pc,memory-backend=ram0 "
+                          "-object memory-backend-memfd,id=ram0,size=16M,"
+                          "share=on "
+                          "-object sculpt,id=sc0,memdev=ram0,block-size=64K,"
+                          "cold-tier=file,cold-dir=%s%s",
+                          mt->cold_dir, extra);
+    mt->expect = g_malloc(MOVE_RAM);
+    mt->rand = g_rand_new_with_seed(0x5c);
+    mt_write(mt, 0, MOVE_BLOCKS, 1);
+    mt_verify(mt, "the first write");
+}
+
+static void mt_stop(MoveTest *mt)
+{
+    qtest_quit(mt->qts);
+    rmdir(mt->cold_dir);
+    g_free(mt->cold_dir);
+    g_free(mt->expect);
+    g_rand_free(mt->rand);
+}
+
+/* Explicit moves of every kind between all three tiers, verified. */
+static void test_move_tiers(void)
+{
+    static const char *const tiers[] = { "hot", "cold", "base" };
+    MoveTest mt = { 0 };
+    uint64_t base, hot, cold;
+
+    mt_start(&mt, ",hot-pool=memfd,hot-size=4M");
+    for (int i = 0; i < 3; i++) {
+        for (int j = 0; j < 3; j++) {
+            g_autofree char *a = NULL;
+
+            /* Blocks 8..39 to tiers[i], then 24..55 to tiers[j]. */
+            a = g_strdup_printf("'type': 'move', 'tier': '%s', "
+                                "'blocks': [ { 'first': 8, 'count': 32 } ]",
+                                tiers[i]);
+            mt_pool(&mt, a);
+            mt_verify(&mt, a);
+            g_free(a);
+            a = g_strdup_printf("'type': 'move', 'tier': '%s', "
+                                "'blocks': [ { 'first': 24, 'count': 32 } ]",
+                                tiers[j]);
+            mt_pool(&mt, a);
+            mt_verify(&mt, a);
+            /* Rewrite some moved blocks in place; they must stay new. */
+            mt_write(&mt, 20, 8, 10 + i * 3 + j);
+            mt_verify(&mt, "rewriting blocks 20..27");
+        }
+    }
+    /* The last round moved both ranges home. */
+    mt_tiers(&mt, &base, &hot, &cold);
+    g_assert_cmpuint(base, ==, MOVE_RAM);
+    mt_pool(&mt, "'type': 'move', 'tier': 'cold', "
+            "'blocks': [ { 'first': 0, 'count': 16 } ]");
+    mt_pool(&mt, "'type': 'move', 'tier': 'hot', "
+            "'blocks': [ { 'first': 100, 'count': 8 } ]");
+    mt_verify(&mt, "moving blocks 0-15 cold and 100-107 hot");
+    mt_tiers(&mt, &base, &hot, &cold);
+    g_assert_cmpuint(base, ==, MOVE_RAM - 24 * MOVE_BS);
+    g_assert_cmpuint(hot, ==, 8 * MOVE_BS);
+    g_assert_cmpuint(cold, ==, 16 * MOVE_BS);
+    mt_pool(&mt, "'type': 'move', 'tier': 'base', "
+            "'blocks': [ { 'first': 0, 'count': 256 } ]");
+    mt_verify(&mt, "moving everything home");
+    mt_tiers(&mt, &base, &hot, &cold);
+    g_assert_cmpuint(base, ==, MOVE_RAM);
+    mt_stop(&mt);
+}
+
+/*
+ * A long random sequence of hot-zone, cold-zone, prefetch and explicit
+ * moves, with guest writes between them, each step verified.
+ */
+static void test_move_random(void)
+{
+    static const char *const tiers[] = { "hot", "cold", "base" };
+    MoveTest mt = { 0 };
+    uint64_t base, hot, cold;
+    int gen = 2;
+
+    mt_start(&mt, ",hot-pool=memfd,hot-size=4M");
+    for (int step = 0; mt.ops < 110 && step < 1000; step++) {
+        g_autofree char *a = NULL;
+        uint32_t first = g_rand_int_range(mt.rand, 0, MOVE_BLOCKS);
+        uint32_t count = g_rand_int_range(mt.rand, 1,
+                                          MIN(33, MOVE_BLOCKS - first + 1));
+
+        switch (g_rand_int_range(mt.rand, 0, 5)) {
+        case 0:
+            a = g_strdup_printf("'type': 'hot-zone', 'size': %d",
+                                g_rand_int_range(mt.rand, 1, 65) * MOVE_BS);
+            break;
+        case 1:
+            a = g_strdup_printf("'type': 'cold-zone', 'size': %d",
+                                g_rand_int_range(mt.rand, 1, 65) * MOVE_BS);
+            break;
+        case 2:
+            a = g_strdup_printf("'type': 'prefetch', 'blocks': "
+                                "[ { 'first': %u, 'count': %u } ]",
+                                first, count);
+            break;
+        default:
+            a = g_strdup_printf("'type': 'move', 'tier': '%s', 'blocks': "
+                                "[ { 'first': %u, 'count': %u } ]",
+                                tiers[g_rand_int_range(mt.rand, 0, 3)],
+                                first, count);
+            break;
+        }
+        if (g_str_has_prefix(a, "'type': 'hot-zone'")) {
+            /* Only as much as the hot pool has room for. */
+            mt_tiers(&mt, &base, &hot, &cold);
+            g_free(a);
+            a = g_strdup_printf("'type': 'hot-zone', 'size': %" PRIu64,
+                                (uint64_t)MIN(4 * 1024 * 1024 - hot,
+                                              64 * MOVE_BS));
+            if (hot == 4 * 1024 * 1024) {
+                continue;
+            }
+        }
+        if (g_str_has_prefix(a, "'type': 'move', 'tier': 'hot'")) {
+            mt_tiers(&mt, &base, &hot, &cold);
+            if (hot + count * MOVE_BS > 4 * 1024 * 1024) {
+                continue;
+            }
+        }
+        mt_pool(&mt, a);
+        mt_verify(&mt, a);
+        if (step % 3 == 0) {
+            uint32_t wf = g_rand_int_range(mt.rand, 0, MOVE_BLOCKS);
+            uint32_t wn = g_rand_int_range(mt.rand, 1,
+                                           MIN(17, MOVE_BLOCKS - wf + 1));
+
+            mt_write(&mt, wf, wn, gen++);
+            mt_verify(&mt, "a guest write");
+        }
+        mt_tiers(&mt, &base, &hot, &cold);
+        g_assert_cmpuint(hot, <=, 4 * 1024 * 1024);
+    }
+    g_test_message("%d operations verified", mt.ops);
+    g_assert_cmpint(mt.ops, >=, 100);
+    mt_stop(&mt);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -284,6 +552,8 @@ int main(int argc, char **argv)
     qtest_add_func("/sculpt/none", test_none);
     qtest_add_func("/sculpt/object-add-del", test_object_add_del);
     qtest_add_func("/sculpt/cmdline-errors", test_cmdline_errors);
+    qtest_add_func("/sculpt/move/tiers", test_move_tiers);
+    qtest_add_func("/sculpt/move/random", test_move_random);
     for (size_t i = 0; i < G_N_ELEMENTS(bad_inputs); i++) {
         g_autofree char *path = g_strdup_printf("/sculpt/bad-input/%s",
                                                 bad_inputs[i].name);

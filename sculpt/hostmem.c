@@ -1,0 +1,1533 @@
+/*
+ * sculpt: host memory tiers and the block mover
+ *
+ * See hostmem.h.  No QEMU headers: this file builds inside QEMU and on
+ * its own (sculpt/tests/Makefile, bench/mover/).
+ *
+ * This work is licensed under the terms of the GNU GPL, version 2 or later.
+ * See the COPYING file in the top-level directory.
+ */
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include "hostmem.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#ifndef MFD_CLOEXEC
+#define MFD_CLOEXEC 0x0001U
+#endif
+#ifndef MFD_HUGETLB
+#define MFD_HUGETLB 0x0004U
+#endif
+#ifndef MADV_PAGEOUT
+#define MADV_PAGEOUT 21
+#endif
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+#ifndef FALLOC_FL_KEEP_SIZE
+#define FALLOC_FL_KEEP_SIZE 0x01
+#endif
+#ifndef FALLOC_FL_PUNCH_HOLE
+#define FALLOC_FL_PUNCH_HOLE 0x02
+#endif
+#ifndef O_TMPFILE
+#define O_TMPFILE (020000000 | O_DIRECTORY)
+#endif
+#define HM_MPOL_BIND        2
+#define HM_MPOL_MF_STRICT   (1 << 0)
+#define HM_MPOL_MF_MOVE     (1 << 1)
+#define HM_NR_CACHESTAT     451
+
+#define MiB(x) ((unsigned long long)(x) >> 20)
+
+/* ---------------------------------------------------------------------- */
+/* Errors and fault injection                                              */
+
+static void hm_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void hm_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!err || !errlen) {
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static struct {
+    unsigned nth[SCULPT_HM_SYS__MAX];
+    int err[SCULPT_HM_SYS__MAX];
+    uint64_t count[SCULPT_HM_SYS__MAX];
+} hm_inject;
+
+void sculpt_hm_inject_fail(SculptHmSyscall sc, unsigned nth, int err)
+{
+    hm_inject.nth[sc] = nth;
+    hm_inject.err[sc] = err;
+}
+
+uint64_t sculpt_hm_syscall_count(SculptHmSyscall sc)
+{
+    return hm_inject.count[sc];
+}
+
+/* true (and errno set) if this call is the injected failure */
+static bool hm_injected(SculptHmSyscall sc)
+{
+    hm_inject.count[sc]++;
+    if (hm_inject.nth[sc] && --hm_inject.nth[sc] == 0) {
+        errno = hm_inject.err[sc];
+        return true;
+    }
+    return false;
+}
+
+static void *hm_mmap(void *addr, size_t len, int prot, int flags, int fd,
+                     off_t off)
+{
+    if (hm_injected(SCULPT_HM_SYS_MMAP)) {
+        return MAP_FAILED;
+    }
+    return mmap(addr, len, prot, flags, fd, off);
+}
+
+static int hm_fallocate(int fd, int mode, off_t off, off_t len)
+{
+    if (hm_injected(SCULPT_HM_SYS_FALLOCATE)) {
+        return -1;
+    }
+    return fallocate(fd, mode, off, len);
+}
+
+static int hm_madvise(void *addr, size_t len, int advice)
+{
+    if (hm_injected(SCULPT_HM_SYS_MADVISE)) {
+        return -1;
+    }
+    return madvise(addr, len, advice);
+}
+
+static long hm_mbind(void *addr, unsigned long len, int mode,
+                     const unsigned long *nodemask, unsigned long maxnode,
+                     unsigned flags)
+{
+    if (hm_injected(SCULPT_HM_SYS_MBIND)) {
+        return -1;
+    }
+    return syscall(SYS_mbind, addr, len, mode, nodemask, maxnode, flags);
+}
+
+static uint64_t hm_now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static const char *hm_madv_name(int advice)
+{
+    switch (advice) {
+    case MADV_DONTNEED: return "MADV_DONTNEED";
+    case MADV_HUGEPAGE: return "MADV_HUGEPAGE";
+    case MADV_MERGEABLE: return "MADV_MERGEABLE";
+    case MADV_DONTDUMP: return "MADV_DONTDUMP";
+    case MADV_DONTFORK: return "MADV_DONTFORK";
+    case MADV_WILLNEED: return "MADV_WILLNEED";
+    case MADV_PAGEOUT: return "MADV_PAGEOUT";
+    case MADV_POPULATE_READ: return "MADV_POPULATE_READ";
+    case MADV_POPULATE_WRITE: return "MADV_POPULATE_WRITE";
+    default: return "madvise";
+    }
+}
+
+/* ---------------------------------------------------------------------- */
+/* Host facts                                                              */
+
+/* A "Key:   N kB" field of a /proc file, in bytes; 0 if absent */
+static uint64_t hm_proc_kb(const char *path, const char *key)
+{
+    FILE *f = fopen(path, "r");
+    char line[256];
+    size_t klen = strlen(key);
+    uint64_t kb = 0;
+
+    if (!f) {
+        return 0;
+    }
+    while (fgets(line, sizeof(line), f)) {
+        if (!strncmp(line, key, klen) && line[klen] == ':') {
+            kb = strtoull(line + klen + 1, NULL, 10);
+            break;
+        }
+    }
+    fclose(f);
+    return kb * 1024;
+}
+
+static void hm_read_line(const char *path, char *buf, size_t len)
+{
+    FILE *f = fopen(path, "r");
+
+    buf[0] = '\0';
+    if (f) {
+        if (!fgets(buf, len, f)) {
+            buf[0] = '\0';
+        }
+        fclose(f);
+    }
+    buf[strcspn(buf, "\n")] = '\0';
+}
+
+static bool hm_swap_active(void)
+{
+    FILE *f = fopen("/proc/swaps", "r");
+    char line[256];
+    int lines = 0;
+
+    if (!f) {
+        return false;
+    }
+    while (fgets(line, sizeof(line), f)) {
+        lines++;
+    }
+    fclose(f);
+    return lines > 1;
+}
+
+/* "ShmemPmdMapped" (etc.) of the VMA starting at addr, in bytes */
+static uint64_t hm_smaps_field(const void *addr, const char *key)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    char line[512];
+    size_t klen = strlen(key);
+    bool in = false;
+    uint64_t sum = 0;
+
+    if (!f) {
+        return 0;
+    }
+    while (fgets(line, sizeof(line), f)) {
+        unsigned long s, e;
+
+        if (sscanf(line, "%lx-%lx ", &s, &e) == 2 && strchr(line, '-') <
+            strchr(line, ' ')) {
+            in = (s == (unsigned long)addr);
+            continue;
+        }
+        if (in && !strncmp(line, key, klen) && line[klen] == ':') {
+            sum += strtoull(line + klen + 1, NULL, 10) * 1024;
+        }
+    }
+    fclose(f);
+    return sum;
+}
+
+const char *sculpt_hm_kind_name(SculptHmKind kind)
+{
+    static const char *const names[SCULPT_HM__MAX] = {
+        [SCULPT_HM_HOME] = "home",
+        [SCULPT_HM_MEMFD] = "memfd",
+        [SCULPT_HM_THP] = "thp",
+        [SCULPT_HM_HUGETLB] = "hugetlb",
+        [SCULPT_HM_COLD_FILE] = "cold-file",
+        [SCULPT_HM_NUMA] = "numa",
+        [SCULPT_HM_SWAP] = "swap",
+    };
+
+    return kind < SCULPT_HM__MAX ? names[kind] : "?";
+}
+
+/* ---------------------------------------------------------------------- */
+/* Bitmaps                                                                 */
+
+static bool hm_test(const uint64_t *map, uint64_t i)
+{
+    return map[i / 64] & (1ULL << (i % 64));
+}
+
+static void hm_set_range(uint64_t *map, uint64_t i, uint64_t n, bool v)
+{
+    for (; n; i++, n--) {
+        if (v) {
+            map[i / 64] |= 1ULL << (i % 64);
+        } else {
+            map[i / 64] &= ~(1ULL << (i % 64));
+        }
+    }
+}
+
+static bool hm_range_clear(const uint64_t *map, uint64_t i, uint64_t n)
+{
+    for (; n; i++, n--) {
+        if (hm_test(map, i)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Pools                                                                   */
+
+static uint64_t hm_align(const SculptHmPool *pool)
+{
+    uint64_t a = pool->block_size;
+
+    a = a > pool->page_size ? a : pool->page_size;
+    return a > (2ULL << 20) ? a : (2ULL << 20);
+}
+
+/* fallocate slots [first, first+n) so no later write can fail */
+static int hm_reserve(SculptHmPool *pool, uint64_t first, uint64_t n,
+                      char *err, size_t errlen)
+{
+    uint64_t off = sculpt_hm_slot_offset(pool, first);
+    uint64_t len = n * pool->block_size;
+    int e;
+
+    /* preallocate: guest writes to these slots must never meet ENOSPC
+     * (cold file) or a missing huge page (hugetlb), both a SIGBUS */
+    if (hm_fallocate(pool->fd, 0, off, len) == 0) {
+        hm_set_range(pool->backed, first, n, true);
+        return 0;
+    }
+    e = errno;
+    if (pool->kind == SCULPT_HM_HUGETLB) {
+        uint64_t hp = pool->page_size;
+
+        hm_err(err, errlen, "fallocate of %llu MiB on the hugetlb pool "
+               "failed: %s; it needs %" PRIu64 " free huge pages of %"
+               PRIu64 " kB, %" PRIu64 " are free: raise vm.nr_hugepages "
+               "(/proc/sys/vm/nr_hugepages)", MiB(len), strerror(e),
+               len / hp, hp >> 10,
+               hm_proc_kb("/proc/meminfo", "HugePages_Free") / 1024);
+        return e == ENOSPC ? -ENOMEM : -e;
+    }
+    if (e == EOPNOTSUPP) {
+        hm_err(err, errlen, "fallocate of %llu MiB in the cold file "
+               "failed: %s: this filesystem cannot preallocate, so guest "
+               "writes could meet ENOSPC (a SIGBUS); use a directory on "
+               "ext4, xfs, btrfs or tmpfs", MiB(len), strerror(e));
+    } else if (e == ENOSPC) {
+        struct statvfs sv;
+        unsigned long long avail = 0;
+
+        if (fstatvfs(pool->fd, &sv) == 0) {
+            avail = (unsigned long long)sv.f_bavail * sv.f_frsize;
+        }
+        hm_err(err, errlen, "fallocate of %llu KiB in the cold file "
+               "failed: %s (%llu MiB free on its filesystem)",
+               (unsigned long long)len >> 10, strerror(e), MiB(avail));
+    } else {
+        hm_err(err, errlen, "fallocate of %llu MiB at offset %llu of the "
+               "%s pool failed: %s", MiB(len), (unsigned long long)off,
+               sculpt_hm_kind_name(pool->kind), strerror(e));
+    }
+    return -e;
+}
+
+int sculpt_hm_pool_prefault(SculptHmPool *pool, uint64_t slot, uint64_t n,
+                            char *err, size_t errlen)
+{
+    uint8_t *p = pool->window + slot * pool->block_size;
+    uint64_t len = n * pool->block_size;
+
+    /* allocate the pages and the window's page tables now, so a move
+     * into these slots copies without faulting */
+    if (hm_madvise(p, len, MADV_POPULATE_WRITE)) {
+        int e = errno;
+
+        hm_err(err, errlen, "madvise(MADV_POPULATE_WRITE) of %llu MiB of "
+               "the %s pool window failed: %s", MiB(len),
+               sculpt_hm_kind_name(pool->kind), strerror(e));
+        return -e;
+    }
+    hm_set_range(pool->backed, slot, n, true);
+    return 0;
+}
+
+/* Size the file for nr_slots + add and map the new part of the window */
+static int hm_pool_extend(SculptHmPool *pool, uint64_t add, bool prefault,
+                          char *err, size_t errlen)
+{
+    uint64_t bs = pool->block_size;
+    uint64_t first = pool->nr_slots;
+    uint8_t *p = pool->window + first * bs;
+    uint64_t len = add * bs;
+    uint64_t old_size = sculpt_hm_slot_offset(pool, first);
+    void *m;
+    int ret, e;
+
+    if (first + add > pool->max_slots) {
+        hm_err(err, errlen, "%s pool: %" PRIu64 " slots requested, the "
+               "window reserved %" PRIu64, sculpt_hm_kind_name(pool->kind),
+               first + add, pool->max_slots);
+        return -ENOSPC;
+    }
+    if (ftruncate(pool->fd, old_size + len)) {
+        e = errno;
+        hm_err(err, errlen, "ftruncate of the %s pool to %llu MiB failed: "
+               "%s", sculpt_hm_kind_name(pool->kind),
+               MiB(old_size + len), strerror(e));
+        return -e;
+    }
+    if (pool->kind == SCULPT_HM_HUGETLB ||
+        pool->kind == SCULPT_HM_COLD_FILE) {
+        ret = hm_reserve(pool, first, add, err, errlen);
+        if (ret) {
+            goto fail_truncate;
+        }
+    }
+    /* the window: a shared mapping of the new slots over our reserved,
+     * PROT_NONE address range; copies into the pool go through it */
+    m = hm_mmap(p, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+                pool->fd, old_size);
+    if (m == MAP_FAILED) {
+        e = errno;
+        hm_err(err, errlen, "mmap of %llu MiB of the %s pool window "
+               "failed: %s", MiB(len), sculpt_hm_kind_name(pool->kind),
+               strerror(e));
+        ret = -e;
+        goto fail_truncate;
+    }
+    pool->nr_slots += add;
+    if (pool->kind == SCULPT_HM_THP) {
+        /* ask for huge pages; shmem honours it only with shmem_enabled
+         * "advise" (or always/within_size) */
+        if (hm_madvise(p, len, MADV_HUGEPAGE)) {
+            e = errno;
+            hm_err(err, errlen, "madvise(MADV_HUGEPAGE) of the THP pool "
+                   "window failed: %s", strerror(e));
+            ret = -e;
+            goto fail_unmap;
+        }
+    }
+    if (pool->kind == SCULPT_HM_NUMA) {
+        unsigned long mask = 1UL << pool->numa_node;
+
+        /* bind the pool's pages (shmem shared policy: every mapping of
+         * this range) to the node before any page is allocated */
+        if (hm_mbind(p, len, HM_MPOL_BIND, &mask, sizeof(mask) * 8 + 1,
+                     HM_MPOL_MF_STRICT | HM_MPOL_MF_MOVE)) {
+            char online[64];
+
+            e = errno;
+            hm_read_line("/sys/devices/system/node/online", online,
+                         sizeof(online));
+            hm_err(err, errlen, "mbind(MPOL_BIND, node %d) of the NUMA "
+                   "pool failed: %s; online nodes: %s", pool->numa_node,
+                   strerror(e), online[0] ? online : "unknown");
+            ret = -e;
+            goto fail_unmap;
+        }
+    }
+    if (prefault) {
+        ret = sculpt_hm_pool_prefault(pool, first, add, err, errlen);
+        if (ret) {
+            goto fail_unmap;
+        }
+    }
+    return 0;
+
+fail_unmap:
+    pool->nr_slots -= add;
+    /* give the range back to the PROT_NONE reservation */
+    mmap(p, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED |
+         MAP_NORESERVE, -1, 0);
+fail_truncate:
+    hm_set_range(pool->backed, first, add, false);
+    if (ftruncate(pool->fd, old_size)) {
+        /* the file stays longer than nr_slots says: harmless */
+    }
+    return ret;
+}
+
+static int hm_open_cold(const char *dir, char *err, size_t errlen)
+{
+    char path[4096];
+    int fd, e;
+
+    fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        return fd;
+    }
+    e = errno;
+    if (e != EOPNOTSUPP && e != EISDIR && e != EINVAL) {
+        hm_err(err, errlen, "open(O_TMPFILE) in %s for the cold tier "
+               "failed: %s", dir, strerror(e));
+        return -e;
+    }
+    snprintf(path, sizeof(path), "%s/sculpt-cold-XXXXXX", dir);
+    fd = mkostemp(path, O_CLOEXEC);
+    if (fd < 0) {
+        e = errno;
+        hm_err(err, errlen, "mkstemp(%s) for the cold tier failed: %s",
+               path, strerror(e));
+        return -e;
+    }
+    if (fchmod(fd, 0600) || unlink(path)) {
+        e = errno;
+        hm_err(err, errlen, "fchmod/unlink of %s failed: %s", path,
+               strerror(e));
+        unlink(path);
+        close(fd);
+        return -e;
+    }
+    return fd;
+}
+
+static int hm_pool_alloc_maps(SculptHmPool *pool, char *err, size_t errlen)
+{
+    size_t words = (pool->max_slots + 63) / 64;
+
+    pool->used = calloc(words, sizeof(uint64_t));
+    pool->backed = calloc(words, sizeof(uint64_t));
+    if (!pool->used || !pool->backed) {
+        hm_err(err, errlen, "out of memory for the slot bitmaps");
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/* Reserve max_slots * block_size of address space, aligned */
+static int hm_reserve_window(SculptHmPool *pool, char *err, size_t errlen)
+{
+    uint64_t align = hm_align(pool);
+    uint64_t len = pool->max_slots * pool->block_size;
+    uint8_t *p, *a;
+
+    /* address space only (PROT_NONE, no memory): the window grows into
+     * it without moving, and stays aligned for huge pages */
+    p = mmap(NULL, len + align, PROT_NONE,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) {
+        int e = errno;
+
+        hm_err(err, errlen, "mmap reserving %llu MiB of address space for "
+               "the %s pool window failed: %s", MiB(len + align),
+               sculpt_hm_kind_name(pool->kind), strerror(e));
+        return -e;
+    }
+    a = (uint8_t *)(((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1));
+    if (a > p) {
+        munmap(p, a - p);
+    }
+    if (a + len < p + len + align) {
+        munmap(a + len, p + len + align - (a + len));
+    }
+    pool->window = a;
+    return 0;
+}
+
+int sculpt_hm_pool_create(SculptHmPool *pool, const SculptHmPoolConfig *cfg,
+                          char *err, size_t errlen)
+{
+    const char *name = cfg->name ? cfg->name : "sculpt-pool";
+    uint64_t bs = cfg->block_size;
+    int ret, e;
+
+    memset(pool, 0, sizeof(*pool));
+    pool->fd = -1;
+    pool->kind = cfg->kind;
+    pool->block_size = bs;
+    pool->nr_slots = 0;
+    pool->max_slots = cfg->max_slots > cfg->nr_slots ? cfg->max_slots
+                                                     : cfg->nr_slots;
+    pool->numa_node = cfg->numa_node;
+    pool->page_size = sysconf(_SC_PAGESIZE);
+    pool->recycle = cfg->kind != SCULPT_HM_COLD_FILE &&
+                    cfg->kind != SCULPT_HM_SWAP;
+    pool->prefault = !cfg->no_prefault &&
+                     (cfg->kind == SCULPT_HM_MEMFD ||
+                      cfg->kind == SCULPT_HM_THP ||
+                      cfg->kind == SCULPT_HM_NUMA);
+
+    if (cfg->kind <= SCULPT_HM_HOME || cfg->kind >= SCULPT_HM__MAX) {
+        hm_err(err, errlen, "pool kind %d cannot be created", cfg->kind);
+        return -EINVAL;
+    }
+    if (bs < SCULPT_HM_MIN_BLOCK || bs > SCULPT_HM_MAX_BLOCK ||
+        (bs & (bs - 1))) {
+        hm_err(err, errlen, "block size %" PRIu64 " is not a power of two "
+               "between 64 KiB and 1 GiB", bs);
+        return -EINVAL;
+    }
+    if (!cfg->nr_slots) {
+        hm_err(err, errlen, "a pool needs at least one slot");
+        return -EINVAL;
+    }
+    if (cfg->kind == SCULPT_HM_NUMA &&
+        (cfg->numa_node < 0 || cfg->numa_node >= 64)) {
+        hm_err(err, errlen, "NUMA node %d out of range 0..63",
+               cfg->numa_node);
+        return -EINVAL;
+    }
+    if (cfg->kind == SCULPT_HM_HUGETLB) {
+        pool->page_size = hm_proc_kb("/proc/meminfo", "Hugepagesize");
+        if (!pool->page_size) {
+            hm_err(err, errlen, "no Hugepagesize in /proc/meminfo: this "
+                   "kernel has no hugetlb support");
+            return -EOPNOTSUPP;
+        }
+        if (bs < pool->page_size) {
+            hm_err(err, errlen, "a hugetlb pool needs blocks of at least "
+                   "its huge page size (%" PRIu64 " KiB); the block size "
+                   "is %" PRIu64 " KiB", pool->page_size >> 10, bs >> 10);
+            return -EINVAL;
+        }
+    }
+    if (cfg->kind == SCULPT_HM_COLD_FILE && !cfg->dir) {
+        hm_err(err, errlen, "a cold-file pool needs a directory");
+        return -EINVAL;
+    }
+
+    if (cfg->kind == SCULPT_HM_COLD_FILE) {
+        pool->fd = hm_open_cold(cfg->dir, err, errlen);
+        if (pool->fd < 0) {
+            ret = pool->fd;
+            pool->fd = -1;
+            return ret;
+        }
+    } else {
+        unsigned flags = MFD_CLOEXEC;
+
+        if (cfg->kind == SCULPT_HM_HUGETLB) {
+            flags |= MFD_HUGETLB;
+        }
+        pool->fd = memfd_create(name, flags);
+        if (pool->fd < 0) {
+            e = errno;
+            hm_err(err, errlen, "memfd_create(%s%s) for the %s pool "
+                   "failed: %s", name,
+                   flags & MFD_HUGETLB ? ", MFD_HUGETLB" : "",
+                   sculpt_hm_kind_name(cfg->kind), strerror(e));
+            pool->fd = -1;
+            return -e;
+        }
+    }
+    pool->own_fd = true;
+
+    ret = hm_pool_alloc_maps(pool, err, errlen);
+    if (ret) {
+        goto fail;
+    }
+    ret = hm_reserve_window(pool, err, errlen);
+    if (ret) {
+        goto fail;
+    }
+    ret = hm_pool_extend(pool, cfg->nr_slots, pool->prefault, err, errlen);
+    if (ret) {
+        goto fail;
+    }
+
+    switch (cfg->kind) {
+    case SCULPT_HM_THP: {
+        char line[128], mode[16] = "?";
+        char *b;
+        uint64_t pmd = 0;
+
+        hm_read_line("/sys/kernel/mm/transparent_hugepage/shmem_enabled",
+                     line, sizeof(line));
+        b = strchr(line, '[');
+        if (b) {
+            snprintf(mode, sizeof(mode), "%.*s", (int)strcspn(b + 1, "]"),
+                     b + 1);
+        }
+        if (pool->prefault) {
+            pmd = hm_smaps_field(pool->window, "ShmemPmdMapped");
+        }
+        pool->thp_obtained = pmd > 0;
+        snprintf(pool->info, sizeof(pool->info), "THP %s: %llu of %llu "
+                 "MiB huge (shmem_enabled: %s%s)",
+                 pmd ? "obtained" : "NOT obtained", MiB(pmd),
+                 MiB(pool->nr_slots * bs), mode,
+                 pmd ? "" : "; needs advise, always or within_size");
+        break;
+    }
+    case SCULPT_HM_HUGETLB:
+        snprintf(pool->info, sizeof(pool->info), "hugetlb: %llu MiB "
+                 "reserved in %" PRIu64 " KiB pages",
+                 MiB(pool->nr_slots * bs), pool->page_size >> 10);
+        break;
+    case SCULPT_HM_SWAP:
+        snprintf(pool->info, sizeof(pool->info), "swap: %s",
+                 hm_swap_active() ? "active" :
+                 "NO swap active: MADV_PAGEOUT will free nothing");
+        break;
+    case SCULPT_HM_COLD_FILE:
+        snprintf(pool->info, sizeof(pool->info), "cold file in %s: %llu "
+                 "MiB preallocated", cfg->dir, MiB(pool->nr_slots * bs));
+        break;
+    default:
+        snprintf(pool->info, sizeof(pool->info), "%s: %llu MiB%s",
+                 sculpt_hm_kind_name(cfg->kind), MiB(pool->nr_slots * bs),
+                 pool->prefault ? " prefaulted" : "");
+        break;
+    }
+    return 0;
+
+fail:
+    sculpt_hm_pool_destroy(pool);
+    return ret;
+}
+
+int sculpt_hm_pool_wrap(SculptHmPool *pool, int fd, uint64_t fd_base,
+                        uint64_t nr_blocks, uint64_t block_size,
+                        char *err, size_t errlen)
+{
+    uint64_t len = nr_blocks * block_size;
+    void *m;
+    int ret;
+
+    memset(pool, 0, sizeof(*pool));
+    pool->kind = SCULPT_HM_HOME;
+    pool->fd = fd;
+    pool->fd_base = fd_base;
+    pool->block_size = block_size;
+    pool->page_size = sysconf(_SC_PAGESIZE);
+    pool->nr_slots = nr_blocks;
+    pool->max_slots = nr_blocks;
+    pool->recycle = false;
+    if (block_size < SCULPT_HM_MIN_BLOCK || (block_size & (block_size - 1))
+        || !nr_blocks) {
+        hm_err(err, errlen, "bad home geometry: %" PRIu64 " blocks of %"
+               PRIu64 " bytes", nr_blocks, block_size);
+        return -EINVAL;
+    }
+    ret = hm_pool_alloc_maps(pool, err, errlen);
+    if (ret) {
+        goto fail;
+    }
+    ret = hm_reserve_window(pool, err, errlen);
+    if (ret) {
+        goto fail;
+    }
+    /* the home window: a second mapping of the VM's memfd, so blocks can
+     * be copied back home while the guest range maps another tier */
+    m = hm_mmap(pool->window, len, PROT_READ | PROT_WRITE,
+                MAP_SHARED | MAP_FIXED, fd, fd_base);
+    if (m == MAP_FAILED) {
+        int e = errno;
+
+        hm_err(err, errlen, "mmap of the home memfd window (%llu MiB) "
+               "failed: %s", MiB(len), strerror(e));
+        ret = -e;
+        goto fail;
+    }
+    /* blocks copied back home allocate their pages through this window:
+     * advise THP as QEMU does on guest RAM (no effect with shmem THP
+     * "never"), or a returning block comes back in 4 KiB pages */
+    hm_madvise(pool->window, len, MADV_HUGEPAGE);
+    hm_set_range(pool->used, 0, nr_blocks, true);
+    hm_set_range(pool->backed, 0, nr_blocks, true);
+    pool->nr_used = nr_blocks;
+    snprintf(pool->info, sizeof(pool->info), "home memfd: %llu MiB",
+             MiB(len));
+    return 0;
+
+fail:
+    pool->fd = -1;
+    sculpt_hm_pool_destroy(pool);
+    return ret;
+}
+
+int sculpt_hm_pool_grow(SculptHmPool *pool, uint64_t add_slots,
+                        char *err, size_t errlen)
+{
+    if (pool->kind == SCULPT_HM_HOME) {
+        hm_err(err, errlen, "the home pool cannot grow");
+        return -EINVAL;
+    }
+    return hm_pool_extend(pool, add_slots, pool->prefault, err, errlen);
+}
+
+void sculpt_hm_pool_destroy(SculptHmPool *pool)
+{
+    if (pool->window) {
+        munmap(pool->window, pool->max_slots * pool->block_size);
+    }
+    if (pool->own_fd && pool->fd >= 0) {
+        close(pool->fd);
+    }
+    free(pool->used);
+    free(pool->backed);
+    memset(pool, 0, sizeof(*pool));
+    pool->fd = -1;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Slots                                                                   */
+
+int sculpt_hm_slot_alloc(SculptHmPool *pool, uint64_t n, uint64_t after,
+                         uint64_t *slot, char *err, size_t errlen)
+{
+    uint64_t s = SCULPT_HM_NO_SLOT, i, run = 0;
+    int ret;
+
+    if (!n) {
+        hm_err(err, errlen, "zero slots requested");
+        return -EINVAL;
+    }
+    if (after != SCULPT_HM_NO_SLOT && after + 1 + n <= pool->nr_slots &&
+        hm_range_clear(pool->used, after + 1, n)) {
+        s = after + 1;
+    }
+    for (i = 0; s == SCULPT_HM_NO_SLOT && i < pool->nr_slots; i++) {
+        if (i % 64 == 0 && pool->used[i / 64] == UINT64_MAX) {
+            run = 0;
+            i += 63;
+            continue;
+        }
+        if (hm_test(pool->used, i)) {
+            run = 0;
+        } else if (++run == n) {
+            s = i + 1 - n;
+        }
+    }
+    if (s == SCULPT_HM_NO_SLOT) {
+        hm_err(err, errlen, "%s pool: no run of %" PRIu64 " free slots "
+               "(%" PRIu64 " of %" PRIu64 " used)",
+               sculpt_hm_kind_name(pool->kind), n, pool->nr_used,
+               pool->nr_slots);
+        return -ENOSPC;
+    }
+    if (pool->kind == SCULPT_HM_HUGETLB ||
+        pool->kind == SCULPT_HM_COLD_FILE) {
+        for (i = s; i < s + n; i++) {
+            if (!hm_test(pool->backed, i)) {
+                ret = hm_reserve(pool, i, 1, err, errlen);
+                if (ret) {
+                    return ret;
+                }
+            }
+        }
+    }
+    hm_set_range(pool->used, s, n, true);
+    pool->nr_used += n;
+    *slot = s;
+    return 0;
+}
+
+int sculpt_hm_slot_claim(SculptHmPool *pool, uint64_t slot, uint64_t n,
+                         char *err, size_t errlen)
+{
+    uint64_t i;
+    int ret;
+
+    if (!n || slot + n > pool->nr_slots ||
+        !hm_range_clear(pool->used, slot, n)) {
+        hm_err(err, errlen, "%s pool: slots %" PRIu64 "+%" PRIu64 " are "
+               "not all free", sculpt_hm_kind_name(pool->kind), slot, n);
+        return -EBUSY;
+    }
+    if (pool->kind == SCULPT_HM_HUGETLB ||
+        pool->kind == SCULPT_HM_COLD_FILE) {
+        for (i = slot; i < slot + n; i++) {
+            if (!hm_test(pool->backed, i)) {
+                ret = hm_reserve(pool, i, 1, err, errlen);
+                if (ret) {
+                    return ret;
+                }
+            }
+        }
+    }
+    hm_set_range(pool->used, slot, n, true);
+    pool->nr_used += n;
+    return 0;
+}
+
+int sculpt_hm_punch(int fd, uint64_t off, uint64_t len,
+                    char *err, size_t errlen)
+{
+    /* free the old backing's pages (or disk blocks); the size stays */
+    if (hm_fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                     off, len)) {
+        int e = errno;
+
+        hm_err(err, errlen, "fallocate(PUNCH_HOLE) of %llu KiB at offset "
+               "%llu of fd %d failed: %s", (unsigned long long)len >> 10,
+               (unsigned long long)off, fd, strerror(e));
+        return -e;
+    }
+    return 0;
+}
+
+int sculpt_hm_slot_release(SculptHmPool *pool, uint64_t slot, uint64_t n,
+                           bool recycle, char *err, size_t errlen)
+{
+    int ret = 0;
+
+    if (slot + n > pool->nr_slots) {
+        hm_err(err, errlen, "release of slots %" PRIu64 "+%" PRIu64
+               " beyond the %s pool", slot, n,
+               sculpt_hm_kind_name(pool->kind));
+        return -EINVAL;
+    }
+    if (!recycle && pool->kind != SCULPT_HM_HUGETLB) {
+        ret = sculpt_hm_punch(pool->fd, sculpt_hm_slot_offset(pool, slot),
+                              n * pool->block_size, err, errlen);
+        if (ret == 0) {
+            hm_set_range(pool->backed, slot, n, false);
+            if (pool->kind == SCULPT_HM_COLD_FILE) {
+                /* the punch dropped stale page cache without writeback;
+                 * re-reserve now, or the next alloc will */
+                hm_reserve(pool, slot, n, NULL, 0);
+            }
+        }
+        /* a failed punch leaves the pages: the slot is simply recycled */
+    }
+    hm_set_range(pool->used, slot, n, false);
+    pool->nr_used -= n;
+    return ret;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Copy, remap, attributes                                                 */
+
+#if defined(__x86_64__)
+__attribute__((target("avx2")))
+static void hm_copy_nt_avx2(void *dst, const void *src, size_t len)
+{
+    __m256i *d = dst;
+    const __m256i *s = src;
+    size_t i, n = len / 32;
+
+    for (i = 0; i < n; i += 4) {
+        __m256i a = _mm256_load_si256(s + i);
+        __m256i b = _mm256_load_si256(s + i + 1);
+        __m256i c = _mm256_load_si256(s + i + 2);
+        __m256i e = _mm256_load_si256(s + i + 3);
+
+        _mm_prefetch((const char *)(s + i) + 512, _MM_HINT_NTA);
+        _mm256_stream_si256(d + i, a);
+        _mm256_stream_si256(d + i + 1, b);
+        _mm256_stream_si256(d + i + 2, c);
+        _mm256_stream_si256(d + i + 3, e);
+    }
+    _mm_sfence();
+}
+
+static void hm_copy_nt_sse2(void *dst, const void *src, size_t len)
+{
+    __m128i *d = dst;
+    const __m128i *s = src;
+    size_t i, n = len / 16;
+
+    for (i = 0; i < n; i += 4) {
+        __m128i a = _mm_load_si128(s + i);
+        __m128i b = _mm_load_si128(s + i + 1);
+        __m128i c = _mm_load_si128(s + i + 2);
+        __m128i e = _mm_load_si128(s + i + 3);
+
+        _mm_stream_si128(d + i, a);
+        _mm_stream_si128(d + i + 1, b);
+        _mm_stream_si128(d + i + 2, c);
+        _mm_stream_si128(d + i + 3, e);
+    }
+    _mm_sfence();
+}
+#endif
+
+void sculpt_hm_copy(void *dst, const void *src, size_t len, bool nt)
+{
+#if defined(__x86_64__)
+    if (nt && !(((uintptr_t)dst | (uintptr_t)src | len) & 127)) {
+        static int avx2 = -1;
+
+        if (avx2 < 0) {
+            __builtin_cpu_init();
+            avx2 = __builtin_cpu_supports("avx2");
+        }
+        if (avx2) {
+            hm_copy_nt_avx2(dst, src, len);
+        } else {
+            hm_copy_nt_sse2(dst, src, len);
+        }
+        return;
+    }
+#endif
+    (void)nt;
+    memcpy(dst, src, len);
+}
+
+static int hm_madv(uint8_t *host, uint64_t len, int advice,
+                   char *err, size_t errlen)
+{
+    /* one per-VMA attribute; the caller's comment says why */
+    if (hm_madvise(host, len, advice)) {
+        int e = errno;
+
+        hm_err(err, errlen, "madvise(%s) of %llu KiB at %p failed: %s",
+               hm_madv_name(advice), (unsigned long long)len >> 10,
+               (void *)host, strerror(e));
+        return -e;
+    }
+    return 0;
+}
+
+int sculpt_hm_apply_attrs(uint8_t *host, uint64_t len,
+                          const SculptHmPool *pool,
+                          const SculptHmVmaAttrs *attrs,
+                          char *err, size_t errlen)
+{
+    bool huge = pool->kind == SCULPT_HM_HUGETLB;
+    int ret;
+
+    /* a THP pool's huge folios are PMD-mapped only in VM_HUGEPAGE VMAs */
+    if ((pool->kind == SCULPT_HM_THP || (attrs && attrs->hugepage)) &&
+        !huge) {
+        ret = hm_madv(host, len, MADV_HUGEPAGE, err, errlen);
+        if (ret) {
+            return ret;
+        }
+    }
+    if (!attrs) {
+        return 0;
+    }
+    /* KSM (merge=on): a no-op on shared mappings, kept for fidelity;
+     * hugetlb VMAs refuse it */
+    if (attrs->mergeable && !huge) {
+        ret = hm_madv(host, len, MADV_MERGEABLE, err, errlen);
+        if (ret) {
+            return ret;
+        }
+    }
+    /* dump=off: keep guest RAM out of core dumps */
+    if (attrs->dontdump) {
+        ret = hm_madv(host, len, MADV_DONTDUMP, err, errlen);
+        if (ret) {
+            return ret;
+        }
+    }
+    /* QEMU keeps guest RAM out of fork()ed children */
+    if (attrs->dontfork) {
+        ret = hm_madv(host, len, MADV_DONTFORK, err, errlen);
+        if (ret) {
+            return ret;
+        }
+    }
+    /* the memdev's host-nodes/policy; a NUMA pool keeps its own binding
+     * and a cold file's page cache is not bound */
+    if (attrs->mbind && pool->kind != SCULPT_HM_NUMA &&
+        pool->kind != SCULPT_HM_COLD_FILE) {
+        unsigned long mask = attrs->nodemask;
+
+        if (hm_mbind(host, len, attrs->mpol_mode,
+                     attrs->nodemask ? &mask : NULL,
+                     attrs->nodemask ? SCULPT_HM_MAX_NODES + 1 : 0,
+                     attrs->mpol_flags)) {
+            int e = errno;
+
+            hm_err(err, errlen, "mbind(mode %d, nodes 0x%llx) of %llu KiB "
+                   "at %p failed: %s", attrs->mpol_mode,
+                   (unsigned long long)attrs->nodemask,
+                   (unsigned long long)len >> 10, (void *)host,
+                   strerror(e));
+            return -e;
+        }
+    }
+    if (attrs->locked) {
+        /* mem-lock=on: keep the new backing resident */
+        if (mlock(host, len)) {
+            int e = errno;
+
+            hm_err(err, errlen, "mlock of %llu KiB at %p failed: %s",
+                   (unsigned long long)len >> 10, (void *)host,
+                   strerror(e));
+            return -e;
+        }
+    }
+    return 0;
+}
+
+static int hm_map_fixed(uint8_t *host, uint64_t len, SculptHmPool *pool,
+                        uint64_t slot, char *err, size_t errlen)
+{
+    uint64_t off = sculpt_hm_slot_offset(pool, slot);
+    void *m;
+
+    /* the move itself: the same guest address now maps the pool slots;
+     * KVM follows through its MMU notifier, TCG through the same HVA */
+    m = hm_mmap(host, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+                pool->fd, off);
+    if (m == MAP_FAILED) {
+        int e = errno;
+
+        hm_err(err, errlen, "mmap(MAP_FIXED) of %llu KiB of the %s pool "
+               "(offset %llu) over %p failed: %s",
+               (unsigned long long)len >> 10,
+               sculpt_hm_kind_name(pool->kind), (unsigned long long)off,
+               (void *)host, strerror(e));
+        return -e;
+    }
+    return 0;
+}
+
+int sculpt_hm_remap(uint8_t *host, uint64_t len, SculptHmPool *pool,
+                    uint64_t slot, const SculptHmVmaAttrs *attrs,
+                    char *err, size_t errlen)
+{
+    int ret = hm_map_fixed(host, len, pool, slot, err, errlen);
+
+    if (ret) {
+        return ret;
+    }
+    return sculpt_hm_apply_attrs(host, len, pool, attrs, err, errlen);
+}
+
+/* Length in blocks of the source run starting at src[i] */
+static uint64_t hm_src_run(const SculptHmLoc *src, uint64_t i, uint64_t n)
+{
+    uint64_t j = i + 1;
+
+    while (j < n && src[j].pool == src[i].pool &&
+           src[j].slot == src[i].slot + (j - i)) {
+        j++;
+    }
+    return j - i;
+}
+
+/* Map the sources back over the range; 0 or the first error */
+static int hm_restore(uint8_t *host, const SculptHmLoc *src, uint64_t n,
+                      const SculptHmVmaAttrs *attrs, uint32_t *mmaps,
+                      char *err, size_t errlen)
+{
+    uint64_t i, k;
+    int ret = 0, r;
+
+    for (i = 0; i < n; i += k) {
+        SculptHmPool *p = src[i].pool;
+        uint64_t bs = p->block_size;
+
+        k = hm_src_run(src, i, n);
+        (*mmaps)++;
+        r = sculpt_hm_remap(host + i * bs, k * bs, p, src[i].slot, attrs,
+                            ret ? NULL : err, errlen);
+        if (r && !ret) {
+            ret = r;
+        }
+    }
+    return ret;
+}
+
+/* Is every page of [host, host+len) mapped? (msync fails on holes) */
+static bool hm_range_mapped(uint8_t *host, uint64_t len)
+{
+    return msync(host, len, MS_ASYNC) == 0;
+}
+
+int sculpt_hm_release_sources(const SculptHmLoc *src, uint64_t nblocks,
+                              char *err, size_t errlen)
+{
+    uint64_t i, k;
+    int ret = 0, r;
+
+    for (i = 0; i < nblocks; i += k) {
+        k = hm_src_run(src, i, nblocks);
+        r = sculpt_hm_slot_release(src[i].pool, src[i].slot, k,
+                                   src[i].pool->recycle,
+                                   ret ? NULL : err, errlen);
+        if (r && !ret) {
+            ret = r;
+        }
+    }
+    return ret;
+}
+
+int sculpt_hm_move_run(const SculptHmMove *mv, SculptHmMoveResult *res,
+                       char *err, size_t errlen)
+{
+    SculptHmPool *dst = mv->dst;
+    uint64_t bs = dst->block_size;
+    uint64_t len = mv->nblocks * bs;
+    uint8_t *win;
+    uint64_t t0, t1, i;
+    char err2[256];
+    int ret, r;
+
+    memset(res, 0, sizeof(*res));
+    res->where = SCULPT_HM_AT_SRC;
+
+    if (!mv->nblocks || !mv->src ||
+        mv->dst_slot + mv->nblocks > dst->nr_slots) {
+        hm_err(err, errlen, "bad move: %" PRIu64 " blocks to slot %" PRIu64
+               " of a %" PRIu64 "-slot %s pool", mv->nblocks, mv->dst_slot,
+               dst->nr_slots, sculpt_hm_kind_name(dst->kind));
+        return -EINVAL;
+    }
+    /*
+     * Only the destination's page size matters to mmap(); guest RAM of a
+     * memory-backend-memfd is page aligned, not block aligned.
+     */
+    if ((uintptr_t)mv->host % dst->page_size) {
+        hm_err(err, errlen, "guest address %p is not aligned to the %s "
+               "pool's page size %" PRIu64, (void *)mv->host,
+               sculpt_hm_kind_name(dst->kind), dst->page_size);
+        return -EINVAL;
+    }
+    for (i = 0; i < mv->nblocks; i++) {
+        const SculptHmLoc *s = &mv->src[i];
+
+        if (!s->pool || s->pool->block_size != bs ||
+            s->slot >= s->pool->nr_slots ||
+            (s->pool == dst && s->slot >= mv->dst_slot &&
+             s->slot < mv->dst_slot + mv->nblocks)) {
+            hm_err(err, errlen, "bad source for block %" PRIu64 " of the "
+                   "run: slot %" PRIu64 " (block sizes must match, the "
+                   "run cannot overlap its own sources)", i, s->slot);
+            return -EINVAL;
+        }
+        if (!hm_test(dst->used, mv->dst_slot + i)) {
+            hm_err(err, errlen, "destination slot %" PRIu64 " of the %s "
+                   "pool is not allocated", mv->dst_slot + i,
+                   sculpt_hm_kind_name(dst->kind));
+            return -EINVAL;
+        }
+    }
+    if (mv->attrs && mv->attrs->locked &&
+        (dst->kind == SCULPT_HM_COLD_FILE || dst->kind == SCULPT_HM_SWAP)) {
+        hm_err(err, errlen, "refusing to move locked guest RAM "
+               "(mem-lock=on) to the %s tier: locked pages cannot be "
+               "paged out", sculpt_hm_kind_name(dst->kind));
+        return -EPERM;
+    }
+
+    /* 1. copy through the destination's window (never pwrite: hugetlb) */
+    t0 = hm_now_ns();
+    win = dst->window + mv->dst_slot * bs;
+    sculpt_hm_copy(win, mv->host, len, mv->flags & SCULPT_HM_NT_COPY);
+    hm_set_range(dst->backed, mv->dst_slot, mv->nblocks, true);
+    t1 = hm_now_ns();
+    res->ns_copy = t1 - t0;
+
+    /* 2. remap the guest range onto the destination slots */
+    res->mmaps++;
+    ret = hm_map_fixed(mv->host, len, dst, mv->dst_slot, err, errlen);
+    t0 = hm_now_ns();
+    res->ns_remap = t0 - t1;
+    if (ret) {
+        /* kernels restore the old VMAs on a failed MAP_FIXED, or leave a
+         * hole: fill a hole from the untouched sources */
+        if (!hm_range_mapped(mv->host, len)) {
+            r = hm_restore(mv->host, mv->src, mv->nblocks, mv->attrs,
+                           &res->mmaps, err2, sizeof(err2));
+            if (r) {
+                hm_err(err, errlen, "remap failed and left a hole, then "
+                       "restoring it failed too: %s; the sources are "
+                       "intact, NOT released", err2);
+                return r;
+            }
+        }
+        return ret;
+    }
+
+    /* 3. the per-VMA state MAP_FIXED dropped */
+    ret = sculpt_hm_apply_attrs(mv->host, len, dst, mv->attrs, err, errlen);
+    t1 = hm_now_ns();
+    res->ns_attrs = t1 - t0;
+    if (ret) {
+        r = hm_restore(mv->host, mv->src, mv->nblocks, mv->attrs,
+                       &res->mmaps, err2, sizeof(err2));
+        if (r) {
+            size_t l = err ? strlen(err) : 0;
+
+            res->where = SCULPT_HM_AT_DST;
+            if (err && l < errlen) {
+                snprintf(err + l, errlen - l, "; mapping the sources back "
+                         "failed too (%s): the run stays at the "
+                         "destination, complete, sources NOT released",
+                         err2);
+            }
+        }
+        return ret;
+    }
+    res->where = SCULPT_HM_AT_DST;
+
+    /* 4. optionally build the new page tables now instead of refaulting
+     * in the guest (not for cold files: it would dirty the page cache) */
+    if ((mv->flags & SCULPT_HM_POPULATE) &&
+        dst->kind != SCULPT_HM_COLD_FILE && dst->kind != SCULPT_HM_SWAP) {
+        /* prefault the new mapping; failure only costs refaults later */
+        hm_madvise(mv->host, len, MADV_POPULATE_WRITE);
+    }
+    t0 = hm_now_ns();
+    res->ns_populate = t0 - t1;
+
+    /* 5. only now may the old backing go */
+    if (!(mv->flags & SCULPT_HM_DEFER_RELEASE)) {
+        res->release_err = sculpt_hm_release_sources(mv->src, mv->nblocks,
+                                                     err, errlen);
+        res->released = true;
+    }
+    res->ns_release = hm_now_ns() - t0;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Cold tier                                                               */
+
+/*
+ * Drop the page cache of a cold file's free slots: readahead from guest
+ * faults and prefetches reads past the blocks in use (the test saw 24 MiB
+ * of cached free slots), and those pages hold no data anyone needs.
+ */
+static void hm_trim_free(SculptHmPool *pool)
+{
+    uint64_t i = 0, j;
+
+    while (i < pool->nr_slots) {
+        if (i % 64 == 0 && pool->used[i / 64] == UINT64_MAX) {
+            i += 64;
+            continue;
+        }
+        if (hm_test(pool->used, i)) {
+            i++;
+            continue;
+        }
+        for (j = i; j < pool->nr_slots && !hm_test(pool->used, j); j++) {
+            /* the free run */
+        }
+        /* clean, unmapped cache pages: dropping them loses nothing */
+        posix_fadvise(pool->fd, sculpt_hm_slot_offset(pool, i),
+                      (j - i) * pool->block_size, POSIX_FADV_DONTNEED);
+        i = j;
+    }
+}
+
+int sculpt_hm_cold_release(SculptHmPool *pool, uint8_t *host,
+                           uint64_t slot, uint64_t n, uint64_t *still_cached,
+                           char *err, size_t errlen)
+{
+    uint64_t off = sculpt_hm_slot_offset(pool, slot);
+    uint64_t len = n * pool->block_size;
+    uint8_t *win = pool->window + slot * pool->block_size;
+    int64_t cached;
+    int ret, e;
+
+    if (still_cached) {
+        *still_cached = 0;
+    }
+    if (pool->kind != SCULPT_HM_COLD_FILE && pool->kind != SCULPT_HM_SWAP) {
+        hm_err(err, errlen, "cold release on a %s pool",
+               sculpt_hm_kind_name(pool->kind));
+        return -EINVAL;
+    }
+    /* drop the guest's page-table entries: on a shared file mapping the
+     * data stays in the file, but mapped pages cannot be dropped/paged */
+    if (host) {
+        ret = hm_madv(host, len, MADV_DONTNEED, err, errlen);
+        if (ret) {
+            return ret;
+        }
+    }
+    if (pool->kind == SCULPT_HM_SWAP) {
+        /* the copy left the pages mapped only by the window: page them
+         * out from there (mapcount 1, so MADV_PAGEOUT takes them) */
+        ret = hm_madv(win, len, MADV_PAGEOUT, err, errlen);
+        if (ret) {
+            return ret;
+        }
+        /* and then zap the window's entries of whatever stayed */
+        ret = hm_madv(win, len, MADV_DONTNEED, err, errlen);
+    } else {
+        /*
+         * Page-cache folios can be larger than a block (ext4 uses up to
+         * 2 MiB) and fadvise skips a folio that sticks out of its range:
+         * widen the window zap and the fadvise to 2 MiB boundaries.  Pages
+         * the guest still maps stay; dropping other clean cold pages is
+         * harmless.
+         */
+        uint64_t end = pool->fd_base + pool->nr_slots * pool->block_size;
+        uint64_t lo = off & ~((2ULL << 20) - 1);
+        uint64_t hi = (off + len + (2ULL << 20) - 1) & ~((2ULL << 20) - 1);
+
+        lo = lo < pool->fd_base ? pool->fd_base : lo;
+        hi = hi > end ? end : hi;
+        /* the window maps the pages too (the copy wrote through it) */
+        ret = hm_madv(pool->window + (lo - pool->fd_base), hi - lo,
+                      MADV_DONTNEED, err, errlen);
+        if (ret) {
+            return ret;
+        }
+        off = lo;
+        len = hi - lo;
+        if (fdatasync(pool->fd)) {
+            e = errno;
+            hm_err(err, errlen, "fdatasync of the cold file failed: %s",
+                   strerror(e));
+            return -e;
+        }
+        e = posix_fadvise(pool->fd, off, len, POSIX_FADV_DONTNEED);
+        if (e) {
+            hm_err(err, errlen, "posix_fadvise(DONTNEED) of %llu MiB of "
+                   "the cold file failed: %s", MiB(len), strerror(e));
+            return -e;
+        }
+        hm_trim_free(pool);
+    }
+    if (ret) {
+        return ret;
+    }
+    cached = sculpt_hm_cached_pages(pool->fd, off, len, NULL);
+    if (still_cached && cached > 0) {
+        *still_cached = cached;
+    }
+    if (pool->kind == SCULPT_HM_SWAP && cached > 0 && !hm_swap_active()) {
+        hm_err(err, errlen, "MADV_PAGEOUT kept %" PRId64 " pages in DRAM: "
+               "no swap is active", cached);
+    }
+    return 0;
+}
+
+int sculpt_hm_prefetch(uint8_t *host, uint64_t len, bool sync,
+                       char *err, size_t errlen)
+{
+    /* sync: read the range in and map it now; else start readahead */
+    return hm_madv(host, len, sync ? MADV_POPULATE_READ : MADV_WILLNEED,
+                   err, errlen);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Accounting                                                              */
+
+struct hm_cachestat_range {
+    uint64_t off;
+    uint64_t len;
+};
+
+struct hm_cachestat {
+    uint64_t nr_cache;
+    uint64_t nr_dirty;
+    uint64_t nr_writeback;
+    uint64_t nr_evicted;
+    uint64_t nr_recently_evicted;
+};
+
+int64_t sculpt_hm_cached_pages(int fd, uint64_t off, uint64_t len,
+                               const uint8_t *map)
+{
+    struct hm_cachestat_range r = { off, len };
+    struct hm_cachestat cs;
+    long psz = sysconf(_SC_PAGESIZE);
+    unsigned char vec[4096];
+    uint64_t done, sum = 0;
+
+    if (syscall(HM_NR_CACHESTAT, fd, &r, &cs, 0) == 0) {
+        return cs.nr_cache;
+    }
+    if (!map) {
+        return -EOPNOTSUPP;
+    }
+    for (done = 0; done < len; done += sizeof(vec) * psz) {
+        uint64_t chunk = len - done;
+        uint64_t i, np;
+
+        chunk = chunk > sizeof(vec) * psz ? sizeof(vec) * psz : chunk;
+        np = (chunk + psz - 1) / psz;
+        /* on a file mapping mincore reports page-cache residency */
+        if (mincore((void *)(map + done), chunk, vec)) {
+            return -errno;
+        }
+        for (i = 0; i < np; i++) {
+            sum += vec[i] & 1;
+        }
+    }
+    return sum;
+}
+
+int sculpt_hm_dram(SculptHmPool *const *pools, size_t npools,
+                   SculptHmDram *out, char *err, size_t errlen)
+{
+    size_t i;
+
+    memset(out, 0, sizeof(*out));
+    out->used_cachestat = true;
+    for (i = 0; i < npools; i++) {
+        SculptHmPool *p = pools[i];
+        uint64_t off = p->fd_base;
+        uint64_t len = p->nr_slots * p->block_size;
+        struct stat st;
+        int64_t pages;
+
+        if (fstat(p->fd, &st)) {
+            int e = errno;
+
+            hm_err(err, errlen, "fstat of the %s pool fd %d failed: %s",
+                   sculpt_hm_kind_name(p->kind), p->fd, strerror(e));
+            return -e;
+        }
+        if (p->kind == SCULPT_HM_HUGETLB) {
+            out->hugetlb += (uint64_t)st.st_blocks * 512;
+            continue;
+        }
+        pages = sculpt_hm_cached_pages(p->fd, off, len, NULL);
+        if (pages < 0) {
+            out->used_cachestat = false;
+            pages = sculpt_hm_cached_pages(-1, off, len, p->window);
+        }
+        if (pages < 0) {
+            hm_err(err, errlen, "cachestat and mincore both failed on "
+                   "the %s pool: %s", sculpt_hm_kind_name(p->kind),
+                   strerror((int)-pages));
+            return (int)pages;
+        }
+        if (p->kind == SCULPT_HM_COLD_FILE) {
+            out->file_cache += pages * sysconf(_SC_PAGESIZE);
+        } else {
+            out->shmem += pages * sysconf(_SC_PAGESIZE);
+            out->shmem_alloc += (uint64_t)st.st_blocks * 512;
+        }
+    }
+    out->anon = hm_proc_kb("/proc/self/smaps_rollup", "Anonymous");
+    out->total = out->shmem + out->hugetlb + out->file_cache + out->anon;
+    return 0;
+}
+
+long sculpt_hm_count_vmas(const void *host, uint64_t size)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    uintptr_t lo = (uintptr_t)host, hi = lo + size;
+    char line[512];
+    long n = 0;
+
+    if (!f) {
+        return -errno;
+    }
+    while (fgets(line, sizeof(line), f)) {
+        unsigned long s, e;
+
+        if (sscanf(line, "%lx-%lx", &s, &e) == 2 && s < hi && e > lo) {
+            n++;
+        }
+    }
+    fclose(f);
+    return n;
+}

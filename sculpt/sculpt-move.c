@@ -1,0 +1,783 @@
+/*
+ * sculpt: moving blocks of guest RAM between tiers while the guest runs
+ *
+ * A sculpt-pool operation is planned at once (in the QMP handler) into runs:
+ * neighbouring blocks that share a source tier and go to neighbouring slots
+ * of one destination, so that one remap moves a run.  The runs are then
+ * carried out in batches, each in one main-loop bottom half:
+ *
+ *   BH (BQL held: main-loop device emulation cannot run)
+ *     may we move?  (no migration, snapshot or incoming postcopy)
+ *     pause_all_vcpus()         drops the BQL while waiting: check again
+ *     bdrv_drain_all_begin()    no block I/O completes into guest RAM
+ *     for each run in the batch:
+ *         copy into the destination, mmap(MAP_FIXED) it over the same
+ *         host address, re-apply QEMU's per-mapping settings
+ *     bdrv_drain_all_end(), resume_all_vcpus()
+ *   then, with the guest running again: release the sources (punch), and
+ *   write cold data out and drop it from DRAM.
+ *
+ * Copying inside the pause is what makes a move lose no write: vCPUs are
+ * stopped, device emulation needs the BQL we hold, block I/O is drained.
+ * Writers that need none of these (vhost-kernel, vhost-user, VFIO, vDPA)
+ * are refused when the object is created (sculpt-obj.c).  A dirty-bitmap
+ * re-copy alone would NOT be enough: device writes never reach the bitmap.
+ *
+ * A batch holds at most max-pause worth of copying (at the copy speed
+ * measured so far), so no pause grows with the operation.  Any failure
+ * leaves the failed run mapped where it was, with its data; the batch goes
+ * on with the next run.
+ *
+ * This work is licensed under the terms of the GNU GPL, version 2 or later.
+ * See the COPYING file in the top-level directory.
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/cutils.h"
+#include "qemu/main-loop.h"
+#include "qemu/timer.h"
+#include "qemu/error-report.h"
+#include "qapi/error.h"
+#include "qapi/qapi-commands-sculpt.h"
+#include "qapi/qapi-events-sculpt.h"
+#include "block/block.h"
+#include "migration/misc.h"
+#include "system/cpus.h"
+#include "system/runstate.h"
+#include "sculpt-int.h"
+#include "trace.h"
+
+/* Copy speed assumed before any move was measured: 2 GB/s, cautious. */
+#define SCULPT_INITIAL_BYTES_PER_US 2000
+/* How long to wait before retrying while moving is held off. */
+#define SCULPT_RETRY_MS 100
+
+typedef struct SculptRun {
+    uint64_t first;             /* first block */
+    uint64_t n;                 /* blocks */
+    sculpt_tier from;
+    sculpt_tier to;
+    uint64_t dst_slot;          /* first destination slot (reserved) */
+} SculptRun;
+
+struct SculptOp {
+    SculptPoolOperation type;
+    GArray *runs;               /* SculptRun */
+    guint next;                 /* first run not done */
+    uint64_t runs_done, blocks_done, bytes_done, failures;
+    char *first_error;
+};
+
+static const char *const sculpt_tier_names[] = {
+    [SCULPT_TIER_BASE] = "base",
+    [SCULPT_TIER_HOT] = "hot",
+    [SCULPT_TIER_COLD] = "cold",
+};
+
+static bool sculpt_tier_is_slow(sculpt_tier t)
+{
+    return t == SCULPT_TIER_COLD;
+}
+
+/* ---- block map helpers ---------------------------------------------- */
+
+static sculpt_tier sculpt_block_tier(SculptState *s, uint64_t block,
+                                     uint64_t *slot)
+{
+    sculpt_tier tier = SCULPT_TIER_BASE;
+    char *err = NULL;
+
+    if (sculpt_core_block_get(s->core, block, &tier, slot, &err)) {
+        /* Only an out-of-range block fails, which callers exclude. */
+        error_report("sculpt: %s", err);
+        free(err);
+        abort();
+    }
+    return tier;
+}
+
+/* ---- statistics ------------------------------------------------------- */
+
+static void sculpt_record_pause(SculptState *s, uint64_t ns)
+{
+    s->stats.pauses++;
+    s->stats.pause_max = MAX(s->stats.pause_max, ns);
+    s->pause_ns[s->pause_pos++ % SCULPT_PAUSE_SAMPLES] = ns;
+}
+
+static int sculpt_cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* The @pct percentile of the last SCULPT_PAUSE_SAMPLES pauses. */
+uint64_t sculpt_pause_percentile(SculptState *s, unsigned pct)
+{
+    size_t n = MIN(s->pause_pos, SCULPT_PAUSE_SAMPLES);
+    g_autofree uint64_t *v = NULL;
+
+    if (!n) {
+        return 0;
+    }
+    v = g_memdup2(s->pause_ns, n * sizeof(uint64_t));
+    qsort(v, n, sizeof(uint64_t), sculpt_cmp_u64);
+    return v[MIN(n - 1, (n * pct + 99) / 100 - (pct ? 1 : 0))];
+}
+
+/* ---- planning --------------------------------------------------------- */
+
+static void sculpt_op_free(SculptOp *op)
+{
+    if (op) {
+        g_array_free(op->runs, true);
+        g_free(op->first_error);
+        g_free(op);
+    }
+}
+
+/*
+ * Reserve @n destination slots in tier @to for blocks [first, first+n):
+ * a block's home slot in BASE, else a contiguous run of the pool, placed
+ * right after the slot of block first-1 when that block is in @to too.
+ * Returns how many blocks got slots (a prefix, >= 1), or 0 if none: the
+ * pool is full.
+ */
+static uint64_t sculpt_reserve(SculptState *s, uint64_t first, uint64_t n,
+                               sculpt_tier to, uint64_t *slot, Error **errp)
+{
+    SculptHmPool *pool = &s->pools[to];
+    char err[256];
+    uint64_t after = SCULPT_HM_NO_SLOT, prev_slot;
+
+    if (to == SCULPT_TIER_BASE) {
+        if (sculpt_hm_slot_claim(pool, first, n, err, sizeof(err))) {
+            error_setg(errp, "sculpt: %s", err);
+            return 0;
+        }
+        *slot = first;
+        return n;
+    }
+    if (first > 0 && sculpt_block_tier(s, first - 1, &prev_slot) == to) {
+        after = prev_slot;
+    }
+    /* Largest contiguous run the pool still has, halving down to 1. */
+    for (uint64_t want = n; want; want /= 2) {
+        if (!sculpt_hm_slot_alloc(pool, want, after, slot, err,
+                                  sizeof(err))) {
+            return want;
+        }
+    }
+    error_setg(errp, "sculpt: the %s tier is full (%" PRIu64 " slots of %"
+               PRIu64 " in use); make it larger with %s-size",
+               sculpt_tier_names[to], pool->nr_used, pool->nr_slots,
+               sculpt_tier_names[to]);
+    return 0;
+}
+
+/* Give back the slots a planned run reserved but never used. */
+static void sculpt_unreserve(SculptState *s, const SculptRun *r)
+{
+    char err[256];
+
+    if (sculpt_hm_slot_release(&s->pools[r->to], r->dst_slot, r->n,
+                               true, err, sizeof(err))) {
+        warn_report("sculpt: %s", err);
+    }
+}
+
+/*
+ * Append runs moving blocks [first, first+n) to @to, split where the
+ * source tier changes; blocks already in @to are skipped.  With @dry_run
+ * nothing is reserved and dst_slot is meaningless.
+ */
+static bool sculpt_plan_range(SculptState *s, SculptOp *op, uint64_t first,
+                              uint64_t n, sculpt_tier to, bool dry_run,
+                              Error **errp)
+{
+    uint64_t b = first, end = first + n, slot;
+
+    while (b < end) {
+        sculpt_tier from = sculpt_block_tier(s, b, &slot);
+        uint64_t e = b + 1;
+        SculptRun r;
+
+        if (from == to) {
+            b++;
+            continue;
+        }
+        while (e < end && sculpt_block_tier(s, e, &slot) == from) {
+            e++;
+        }
+        while (b < e) {
+            r = (SculptRun) { .first = b, .n = e - b, .from = from, .to = to };
+            if (!dry_run) {
+                r.n = sculpt_reserve(s, b, e - b, to, &r.dst_slot, errp);
+                if (!r.n) {
+                    return false;
+                }
+            }
+            g_array_append_val(op->runs, r);
+            b += r.n;
+        }
+    }
+    return true;
+}
+
+typedef struct SculptScored {
+    uint64_t block;
+    float prob;
+} SculptScored;
+
+static int sculpt_cmp_prob_desc(const void *a, const void *b)
+{
+    const SculptScored *x = a, *y = b;
+
+    if (x->prob != y->prob) {
+        return x->prob < y->prob ? 1 : -1;
+    }
+    return x->block < y->block ? -1 : x->block > y->block;
+}
+
+/*
+ * Choose blocks by the predictor: the hottest (@hottest) or coldest
+ * blocks not in @to, at most @max of them, in guest order.  For prefetch,
+ * only blocks in COLD whose probability is at least @min_prob.
+ */
+static GArray *sculpt_choose(SculptState *s, sculpt_tier to, bool hottest,
+                             uint64_t max, bool only_cold, float min_prob)
+{
+    uint64_t nblocks = sculpt_core_block_count(s->core);
+    g_autofree float *probs = g_new(float, nblocks);
+    g_autofree SculptScored *v = g_new(SculptScored, nblocks);
+    GArray *chosen = g_array_new(false, false, sizeof(uint64_t));
+    char *err = NULL;
+    uint64_t n = 0, slot;
+
+    if (sculpt_core_predictions(s->core, NULL, probs, nblocks, &err)) {
+        error_report("sculpt: %s", err);
+        free(err);
+        return chosen;
+    }
+    for (uint64_t b = 0; b < nblocks; b++) {
+        sculpt_tier t = sculpt_block_tier(s, b, &slot);
+
+        if (t == to || (only_cold && t != SCULPT_TIER_COLD) ||
+            probs[b] < min_prob) {
+            continue;
+        }
+        v[n++] = (SculptScored) { b, hottest ? probs[b] : -probs[b] };
+    }
+    qsort(v, n, sizeof(*v), sculpt_cmp_prob_desc);
+    n = MIN(n, max);
+    for (uint64_t i = 0; i < n; i++) {
+        g_array_append_val(chosen, v[i].block);
+    }
+    g_array_sort(chosen, (GCompareFunc)sculpt_cmp_u64);
+    return chosen;
+}
+
+/* Runs for a list of single blocks in guest order, merged where adjacent. */
+static bool sculpt_plan_blocks(SculptState *s, SculptOp *op, GArray *blocks,
+                               sculpt_tier to, bool dry_run, Error **errp)
+{
+    for (guint i = 0; i < blocks->len;) {
+        uint64_t first = g_array_index(blocks, uint64_t, i);
+        guint j = i + 1;
+
+        while (j < blocks->len &&
+               g_array_index(blocks, uint64_t, j) == first + (j - i)) {
+            j++;
+        }
+        if (!sculpt_plan_range(s, op, first, j - i, to, dry_run, errp)) {
+            return false;
+        }
+        i = j;
+    }
+    return true;
+}
+
+static void sculpt_plan_summary(SculptState *s, SculptOp *op,
+                                SculptPoolPlan *plan)
+{
+    uint64_t bs = s->block_size;
+    uint64_t batch = MAX(bs, s->bytes_per_us * s->max_pause_us);
+    uint64_t in_batch = 0;
+
+    plan->batches = 0;
+    for (guint i = 0; i < op->runs->len; i++) {
+        SculptRun *r = &g_array_index(op->runs, SculptRun, i);
+        uint64_t bytes = r->n * bs;
+        bool was_fast = !sculpt_tier_is_slow(r->from);
+        bool now_fast = !sculpt_tier_is_slow(r->to);
+
+        plan->runs++;
+        plan->blocks += r->n;
+        plan->bytes += bytes;
+        switch (r->to) {
+        case SCULPT_TIER_HOT:
+            plan->to_hot += bytes;
+            break;
+        case SCULPT_TIER_COLD:
+            plan->to_cold += bytes;
+            break;
+        default:
+            plan->to_base += bytes;
+            break;
+        }
+        plan->dram_delta += (int64_t)(now_fast - was_fast) * (int64_t)bytes;
+        /* Batches as sculpt_move_bh() will cut them. */
+        for (uint64_t left = bytes; left;) {
+            uint64_t take;
+
+            if (!in_batch) {
+                plan->batches++;
+            }
+            take = MIN(left, MAX(bs, QEMU_ALIGN_DOWN(batch - in_batch, bs)));
+            in_batch += take;
+            left -= take;
+            if (in_batch >= batch) {
+                in_batch = 0;
+            }
+        }
+    }
+}
+
+static SculptState *sculpt_find(const char *id, Error **errp)
+{
+    Object *obj = object_resolve_path_component(object_get_objects_root(),
+                                                id);
+
+    if (!obj || !object_dynamic_cast(obj, TYPE_SCULPT)) {
+        error_setg(errp, "'%s' is not a sculpt object", id);
+        return NULL;
+    }
+    if (!sculpt_attached(SCULPT(obj))) {
+        error_setg(errp, "sculpt '%s' is not attached to its memory backend "
+                   "yet", id);
+        return NULL;
+    }
+    return SCULPT(obj);
+}
+
+static bool sculpt_check_tier(SculptState *s, sculpt_tier t, Error **errp)
+{
+    if (!s->have_pool[t]) {
+        error_setg(errp, "sculpt '%s' has no %s tier; create it with %s",
+                   object_get_canonical_path_component(OBJECT(s)),
+                   sculpt_tier_names[t],
+                   t == SCULPT_TIER_HOT ? "hot-pool=memfd|thp|hugetlb" :
+                   "cold-tier=file,cold-dir=DIR (or numa, swap)");
+        return false;
+    }
+    return true;
+}
+
+static void sculpt_schedule(SculptState *s);
+
+SculptPoolPlan *qmp_sculpt_pool(const char *id, SculptPoolOperation type,
+                                bool has_size, uint64_t size,
+                                bool has_window, uint32_t window,
+                                bool has_blocks,
+                                SculptBlockRangeList *blocks,
+                                bool has_tier, SculptMemoryTier tier,
+                                bool has_dry_run, bool dry_run,
+                                Error **errp)
+{
+    SculptState *s = sculpt_find(id, errp);
+    uint64_t nblocks, bs;
+    sculpt_tier to;
+    SculptOp *op;
+    SculptPoolPlan *plan;
+    bool ok = true;
+
+    if (!s) {
+        return NULL;
+    }
+    if (s->op) {
+        error_setg(errp, "sculpt '%s' is busy with an operation; wait for "
+                   "SCULPT_POOL_COMPLETED", id);
+        return NULL;
+    }
+    nblocks = sculpt_core_block_count(s->core);
+    bs = s->block_size;
+    for (SculptBlockRangeList *l = blocks; l; l = l->next) {
+        SculptBlockRange *r = l->value;
+
+        if (!r->count || r->first >= nblocks ||
+            r->count > nblocks - r->first) {
+            error_setg(errp, "block range %" PRIu64 "+%" PRIu64 " is outside "
+                       "the %" PRIu64 " blocks of sculpt '%s'", r->first,
+                       r->count, nblocks, id);
+            return NULL;
+        }
+    }
+    if (has_size && (size % bs || size > s->size)) {
+        error_setg(errp, "size %" PRIu64 " must be a multiple of the block "
+                   "size (%" PRIu64 ") and at most the RAM size", size, bs);
+        return NULL;
+    }
+
+    switch (type) {
+    case SCULPT_POOL_OPERATION_HOT_ZONE:
+        to = SCULPT_TIER_HOT;
+        break;
+    case SCULPT_POOL_OPERATION_COLD_ZONE:
+        to = SCULPT_TIER_COLD;
+        break;
+    case SCULPT_POOL_OPERATION_PREFETCH: {
+        /* Back to fast memory: the hot pool if it has room, else home. */
+        uint64_t want = 0;
+
+        for (SculptBlockRangeList *l = blocks; l; l = l->next) {
+            want += l->value->count;
+        }
+        if (!blocks) {
+            want = sculpt_core_class_count(s->core, SCULPT_CLASS_HOT);
+        }
+        to = s->have_pool[SCULPT_TIER_HOT] &&
+             s->pools[SCULPT_TIER_HOT].nr_slots -
+             s->pools[SCULPT_TIER_HOT].nr_used >= want ? SCULPT_TIER_HOT :
+             SCULPT_TIER_BASE;
+        break;
+    }
+    default:
+        if (!has_tier || !blocks) {
+            error_setg(errp, "'move' needs 'blocks' and 'tier'");
+            return NULL;
+        }
+        to = tier == SCULPT_MEMORY_TIER_HOT ? SCULPT_TIER_HOT :
+             tier == SCULPT_MEMORY_TIER_COLD ? SCULPT_TIER_COLD :
+             SCULPT_TIER_BASE;
+        break;
+    }
+    if (to != SCULPT_TIER_BASE && !sculpt_check_tier(s, to, errp)) {
+        return NULL;
+    }
+
+    op = g_new0(SculptOp, 1);
+    op->type = type;
+    op->runs = g_array_new(false, false, sizeof(SculptRun));
+    if (blocks) {
+        for (SculptBlockRangeList *l = blocks; l && ok; l = l->next) {
+            ok = sculpt_plan_range(s, op, l->value->first, l->value->count,
+                                   to, has_dry_run && dry_run, errp);
+        }
+    } else if (type == SCULPT_POOL_OPERATION_PREFETCH) {
+        /* Window: the model predicts the next interval; use it as is. */
+        g_autoptr(GArray) chosen = sculpt_choose(s, to, true, UINT64_MAX,
+                                                 true, 0.5f);
+
+        (void)has_window;
+        (void)window;
+        ok = sculpt_plan_blocks(s, op, chosen, to, has_dry_run && dry_run,
+                                errp);
+    } else {
+        uint64_t want = has_size ? size :
+                        to == SCULPT_TIER_HOT ? s->pools[to].nr_slots * bs :
+                        s->size;
+        g_autoptr(GArray) chosen =
+            sculpt_choose(s, to, to == SCULPT_TIER_HOT, want / bs, false,
+                          0.0f);
+
+        ok = sculpt_plan_blocks(s, op, chosen, to, has_dry_run && dry_run,
+                                errp);
+    }
+    if (!ok) {
+        for (guint i = 0; !(has_dry_run && dry_run) && i < op->runs->len;
+             i++) {
+            sculpt_unreserve(s, &g_array_index(op->runs, SculptRun, i));
+        }
+        sculpt_op_free(op);
+        return NULL;
+    }
+
+    plan = g_new0(SculptPoolPlan, 1);
+    sculpt_plan_summary(s, op, plan);
+    trace_sculpt_pool_plan(id, SculptPoolOperation_str(type), plan->runs,
+                           plan->blocks, has_dry_run && dry_run);
+    if (has_dry_run && dry_run) {
+        sculpt_op_free(op);
+        return plan;
+    }
+    s->op = op;
+    sculpt_schedule(s);
+    return plan;
+}
+
+/* ---- execution -------------------------------------------------------- */
+
+/* Why moving must wait now, or NULL.  BQL held. */
+static const char *sculpt_hold_reason(SculptState *s)
+{
+    if (migration_is_running()) {
+        return "migration";
+    }
+    if (runstate_check(RUN_STATE_INMIGRATE) ||
+        migration_in_incoming_postcopy()) {
+        return "incoming migration";
+    }
+    if (runstate_check(RUN_STATE_SAVE_VM) ||
+        runstate_check(RUN_STATE_RESTORE_VM)) {
+        return "snapshot";
+    }
+    return NULL;
+}
+
+static void sculpt_schedule(SculptState *s)
+{
+    qemu_bh_schedule(s->move_bh);
+}
+
+static void sculpt_op_complete(SculptState *s)
+{
+    SculptOp *op = s->op;
+    const char *id = object_get_canonical_path_component(OBJECT(s));
+
+    s->op = NULL;
+    trace_sculpt_pool_done(id, op->runs_done, op->blocks_done,
+                           op->failures);
+    qapi_event_send_sculpt_pool_completed(id, op->type, op->runs_done,
+                                          op->blocks_done, op->bytes_done,
+                                          op->failures, op->first_error);
+    sculpt_op_free(op);
+}
+
+/* Where a block lives, as the mover sees it. */
+static SculptHmLoc sculpt_loc(SculptState *s, uint64_t block)
+{
+    uint64_t slot = 0;
+    sculpt_tier t = sculpt_block_tier(s, block, &slot);
+
+    return (SculptHmLoc) { .pool = &s->pools[t], .slot = slot };
+}
+
+/* The per-mapping settings QEMU had made, for a range going to @to. */
+static SculptHmVmaAttrs sculpt_attrs(SculptState *s, sculpt_tier to)
+{
+    SculptHmVmaAttrs a = s->attrs;
+
+    a.locked = s->attrs.locked || (to == SCULPT_TIER_HOT && s->hot_lock);
+    return a;
+}
+
+/*
+ * Move one run inside the pause.  On success the block map is updated and
+ * the sources are left for sculpt_release() (*src is filled); on failure
+ * the run is where it was, with its data, and its reservation is freed.
+ */
+static bool sculpt_move_run(SculptState *s, SculptRun *r, SculptHmLoc *src,
+                            Error **errp)
+{
+    SculptHmVmaAttrs attrs = sculpt_attrs(s, r->to);
+    SculptHmMove mv = {
+        .host = s->host + r->first * s->block_size,
+        .nblocks = r->n,
+        .src = src,
+        .dst = &s->pools[r->to],
+        .dst_slot = r->dst_slot,
+        .attrs = &attrs,
+        .flags = SCULPT_HM_DEFER_RELEASE,
+    };
+    SculptHmMoveResult res = { 0 };
+    char err[256];
+    char *cerr = NULL;
+
+    for (uint64_t i = 0; i < r->n; i++) {
+        src[i] = sculpt_loc(s, r->first + i);
+    }
+    if (sculpt_hm_move_run(&mv, &res, err, sizeof(err))) {
+        if (res.where == SCULPT_HM_AT_DST) {
+            /* Data complete at dst, the sources untouched: keep dst. */
+            warn_report("sculpt: %s; the run stays at its destination", err);
+        } else {
+            error_setg(errp, "sculpt: moving blocks %" PRIu64 "-%" PRIu64
+                       " to %s failed: %s", r->first, r->first + r->n - 1,
+                       sculpt_tier_names[r->to], err);
+            sculpt_unreserve(s, r);
+            return false;
+        }
+    }
+    s->stats.mmaps += res.mmaps;
+    for (uint64_t i = 0; i < r->n; i++) {
+        if (sculpt_core_block_set(s->core, r->first + i, r->to,
+                                  r->dst_slot + i, &cerr)) {
+            /* The map and the pools disagree: a bug, never a guest fault. */
+            error_report("sculpt: block map: %s", cerr);
+            abort();
+        }
+    }
+    return true;
+}
+
+/*
+ * After the pause: free the sources of moved runs and make cold data
+ * really leave DRAM.  Failures here lose nothing (the data is already at
+ * its destination) and only cost memory, so they warn.
+ */
+static void sculpt_release(SculptState *s, SculptRun *r, SculptHmLoc *src)
+{
+    char err[256];
+
+    if (sculpt_hm_release_sources(src, r->n, err, sizeof(err))) {
+        warn_report("sculpt: releasing the old copy of blocks %" PRIu64
+                    "-%" PRIu64 ": %s", r->first, r->first + r->n - 1, err);
+    }
+    if (r->to == SCULPT_TIER_COLD) {
+        if (sculpt_hm_cold_release(&s->pools[r->to],
+                                   s->host + r->first * s->block_size,
+                                   r->dst_slot, r->n, NULL, err,
+                                   sizeof(err))) {
+            warn_report("sculpt: dropping cold blocks %" PRIu64 "-%" PRIu64
+                        " from DRAM: %s", r->first, r->first + r->n - 1, err);
+        }
+    }
+}
+
+/* Split run @i so that its first part holds @n blocks. */
+static void sculpt_split_run(SculptOp *op, guint i, uint64_t n)
+{
+    SculptRun *r = &g_array_index(op->runs, SculptRun, i);
+    SculptRun tail = *r;
+
+    tail.first += n;
+    tail.n -= n;
+    tail.dst_slot += n;
+    r->n = n;
+    g_array_insert_val(op->runs, i + 1, tail);
+}
+
+static void sculpt_move_bh(void *opaque)
+{
+    SculptState *s = opaque;
+    SculptOp *op = s->op;
+    const char *reason;
+    uint64_t budget, used = 0, t0, t1, copied_ns = 0;
+    g_autoptr(GArray) done = g_array_new(false, false, sizeof(guint));
+    g_autofree SculptHmLoc *srcs = NULL;
+    uint64_t nsrc = 0;
+
+    if (!op) {
+        return;
+    }
+    if (op->next >= op->runs->len) {
+        sculpt_op_complete(s);
+        return;
+    }
+    reason = sculpt_hold_reason(s);
+    if (reason) {
+        s->hold_reason = reason;
+        timer_mod(s->retry_timer,
+                  qemu_clock_get_ms(QEMU_CLOCK_REALTIME) + SCULPT_RETRY_MS);
+        return;
+    }
+
+    pause_all_vcpus();
+    /* pause_all_vcpus() dropped the BQL while waiting: look again. */
+    reason = sculpt_hold_reason(s);
+    if (reason) {
+        resume_all_vcpus();
+        s->hold_reason = reason;
+        timer_mod(s->retry_timer,
+                  qemu_clock_get_ms(QEMU_CLOCK_REALTIME) + SCULPT_RETRY_MS);
+        return;
+    }
+    s->hold_reason = NULL;
+    bdrv_drain_all_begin();
+
+    t0 = get_clock();
+    budget = MAX(s->block_size, s->bytes_per_us * s->max_pause_us);
+    /* Sources of every block moved in this batch, released after it. */
+    srcs = g_new(SculptHmLoc, budget / s->block_size + 1);
+    while (op->next < op->runs->len && used < budget) {
+        SculptRun *r = &g_array_index(op->runs, SculptRun, op->next);
+        uint64_t fit = MAX(1, (budget - used) / s->block_size);
+        Error *err = NULL;
+        uint64_t c0;
+
+        if (r->n > fit) {
+            sculpt_split_run(op, op->next, fit);
+            r = &g_array_index(op->runs, SculptRun, op->next);
+        }
+        c0 = get_clock();
+        if (sculpt_move_run(s, r, srcs + nsrc, &err)) {
+            guint idx = op->next;
+
+            copied_ns += get_clock() - c0;
+            g_array_append_val(done, idx);
+            nsrc += r->n;
+            op->runs_done++;
+            op->blocks_done += r->n;
+            op->bytes_done += r->n * s->block_size;
+            s->stats.moves++;
+            s->stats.blocks_moved += r->n;
+            s->stats.bytes_moved += r->n * s->block_size;
+        } else {
+            op->failures++;
+            s->stats.failures++;
+            if (!op->first_error) {
+                op->first_error = g_strdup(error_get_pretty(err));
+            }
+            warn_report_err(err);
+        }
+        used += r->n * s->block_size;
+        op->next++;
+    }
+    t1 = get_clock();
+
+    bdrv_drain_all_end();
+    resume_all_vcpus();
+
+    sculpt_record_pause(s, t1 - t0);
+    trace_sculpt_batch(object_get_canonical_path_component(OBJECT(s)),
+                       done->len, used, t1 - t0);
+    /* Learn the copy speed, so the next batch fits in max-pause. */
+    if (copied_ns && used) {
+        uint64_t rate = MAX(1, used * 1000 / copied_ns);     /* bytes/us */
+
+        s->bytes_per_us = (s->bytes_per_us * 3 + rate) / 4;
+    }
+
+    nsrc = 0;
+    for (guint i = 0; i < done->len; i++) {
+        SculptRun *r = &g_array_index(op->runs, SculptRun,
+                                      g_array_index(done, guint, i));
+
+        sculpt_release(s, r, srcs + nsrc);
+        nsrc += r->n;
+    }
+    /* Let the guest and the main loop run before the next batch. */
+    qemu_bh_schedule(s->move_bh);
+}
+
+static void sculpt_retry_cb(void *opaque)
+{
+    sculpt_schedule(opaque);
+}
+
+void sculpt_move_init(SculptState *s)
+{
+    s->move_bh = qemu_bh_new(sculpt_move_bh, s);
+    s->retry_timer = timer_new_ms(QEMU_CLOCK_REALTIME, sculpt_retry_cb, s);
+    s->bytes_per_us = SCULPT_INITIAL_BYTES_PER_US;
+}
+
+void sculpt_move_cleanup(SculptState *s)
+{
+    if (s->op) {
+        for (guint i = s->op->next; i < s->op->runs->len; i++) {
+            sculpt_unreserve(s, &g_array_index(s->op->runs, SculptRun, i));
+        }
+        sculpt_op_free(s->op);
+        s->op = NULL;
+    }
+    if (s->retry_timer) {
+        timer_free(s->retry_timer);
+        s->retry_timer = NULL;
+    }
+    if (s->move_bh) {
+        qemu_bh_delete(s->move_bh);
+        s->move_bh = NULL;
+    }
+}
