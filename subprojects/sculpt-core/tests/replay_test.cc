@@ -1,0 +1,111 @@
+// Replay: the hit definition, the oracles, and their ordering.
+#include "replay.h"
+
+#include <gtest/gtest.h>
+
+#include "tracegen.h"
+
+namespace sculpt {
+namespace {
+
+Trace Handmade(uint32_t n, std::vector<std::vector<uint32_t>> touches) {
+  Trace t;
+  t.header = {64 << 10, n, 1000};
+  uint64_t ns = 0;
+  for (auto& b : touches) {
+    TraceInterval iv;
+    iv.now_ns = (ns += 1000);
+    iv.blocks = b;
+    iv.counts.assign(b.size(), 1);
+    iv.dirty.assign(b.size(), 0);
+    t.intervals.push_back(iv);
+  }
+  return t;
+}
+
+TEST(Replay, FirstTouchesMissUnlessSomethingWasFastBefore) {
+  // interval: 0      1      2      3
+  // touched:  {0,1}  {0,1}  {0,1}  {2}
+  Trace t = Handmade(10, {{0, 1}, {0, 1}, {0, 1}, {2}});
+  TierModel m;
+  m.capacity_fraction = 0.2;  // 2 blocks
+  auto rec = Replay(t, "recency", m, 1);
+  ASSERT_TRUE(rec.ok());
+  EXPECT_EQ(rec->touches, 7u);
+  EXPECT_EQ(rec->hits, 4u);  // intervals 1 and 2; 0 and 3 are first touches
+  EXPECT_EQ(rec->promotions, 3u);  // 0 and 1, then 2 after the last interval
+  EXPECT_EQ(rec->prefetches, 0u);
+  auto bel = Replay(t, "belady", m, 1);
+  ASSERT_TRUE(bel.ok());
+  EXPECT_EQ(bel->hits, 7u);  // clairvoyant: everything, first touches too
+  EXPECT_EQ(bel->useful_prefetches, 3u);  // 0 and 1 at start, 2 later
+  EXPECT_DOUBLE_EQ(bel->prefetch_precision(), 1.0);
+  EXPECT_DOUBLE_EQ(bel->prefetch_coverage(), 1.0);
+}
+
+TEST(Replay, BeladyUnderBudgetIsBoundedByTheBudget) {
+  // Every interval a brand-new set of 4 blocks.
+  std::vector<std::vector<uint32_t>> touches;
+  for (uint32_t i = 0; i < 10; i++)
+    touches.push_back({4 * i, 4 * i + 1, 4 * i + 2, 4 * i + 3});
+  Trace t = Handmade(40, touches);
+  TierModel m;
+  m.capacity_fraction = 0.1;  // 4 blocks
+  m.move_budget = 2;
+  auto bb = Replay(t, "belady-budget", m, 1);
+  auto b = Replay(t, "belady", m, 1);
+  ASSERT_TRUE(bb.ok() && b.ok());
+  EXPECT_EQ(b->hits, 40u);
+  EXPECT_EQ(bb->hits, 20u);  // 2 of each 4
+  EXPECT_LE(bb->promotions, 2u * 10);
+  auto rec = Replay(t, "recency", m, 1);
+  EXPECT_EQ(rec->hits, 0u);
+}
+
+TEST(Replay, NoPolicyBeatsBeladyOnAnyGeneratedTrace) {
+  for (const auto& g : TraceGenerators()) {
+    auto t = GenerateTrace(g.name, 0.125);
+    ASSERT_TRUE(t.ok());
+    for (double cap : {0.02, 0.1, 0.5}) {
+      TierModel m;
+      m.capacity_fraction = cap;
+      m.move_budget = t->header.nblocks / 10;
+      auto bel = Replay(*t, "belady", m, 1);
+      auto bb = Replay(*t, "belady-budget", m, 1);
+      ASSERT_TRUE(bel.ok() && bb.ok());
+      EXPECT_LE(bb->hits, bel->hits) << g.name;
+      for (const char* p : kReplayPolicies) {
+        auto r = Replay(*t, p, m, 1);
+        ASSERT_TRUE(r.ok()) << p;
+        EXPECT_LE(r->hits, bel->hits) << g.name << " " << p << " " << cap;
+        EXPECT_EQ(r->touches, bel->touches);
+      }
+    }
+  }
+}
+
+TEST(Replay, StreamsArePrefetched) {
+  auto t = GenerateTrace("seq-stream", 0.25);
+  ASSERT_TRUE(t.ok());
+  TierModel m;
+  m.capacity_fraction = 0.05;
+  m.move_budget = t->header.nblocks / 10;
+  auto lp = Replay(*t, "learned+prefetch", m, 1);
+  auto rec = Replay(*t, "recency", m, 1);
+  ASSERT_TRUE(lp.ok() && rec.ok());
+  EXPECT_GT(lp->useful_prefetches, 0u);
+  EXPECT_GT(lp->prefetch_coverage(), rec->prefetch_coverage());
+  EXPECT_GT(lp->hits, rec->hits);
+}
+
+TEST(Replay, RejectsBadArguments) {
+  Trace t = Handmade(4, {{0}});
+  TierModel m;
+  m.capacity_fraction = 2;
+  EXPECT_FALSE(Replay(t, "recency", m, 1).ok());
+  m.capacity_fraction = 0.5;
+  EXPECT_FALSE(Replay(t, "oracle", m, 1).ok());
+}
+
+}  // namespace
+}  // namespace sculpt
