@@ -9,6 +9,9 @@
 SCULPT_CACHE ?= /var/cache/qemu-sculpt
 export SCULPT_CACHE
 export CCACHE_DIR ?= $(SCULPT_CACHE)/ccache
+# Clones in other folders (CI) share the cache: hash paths relative to here.
+export CCACHE_BASEDIR ?= $(CURDIR)
+export CCACHE_NOHASHDIR ?= 1
 
 BUILD := $(CURDIR)/build
 QEMU := $(BUILD)/qemu/qemu-system-x86_64

@@ -51,6 +51,8 @@ struct SculptState {
     Notifier machine_done;
     bool attach_pending;
     bool discard_required;          /* holds ram_block_discard_require() */
+    Error *cpr_blocker;             /* blocks cpr-transfer migration */
+    NotifierWithReturn migration_notifier;
 
     /* Tiers: pools[SCULPT_TIER_BASE] wraps the backend's own memfd */
     SculptHmPool pools[SCULPT_TIER__MAX];
@@ -65,7 +67,7 @@ struct SculptState {
     uint64_t bytes_per_us;          /* measured copy speed */
     struct {
         uint64_t moves, blocks_moved, bytes_moved, failures;
-        uint64_t pauses, pause_max, mmaps;
+        uint64_t pauses, pause_max, mmaps, discards;
     } stats;
     uint64_t pause_ns[SCULPT_PAUSE_SAMPLES];
     uint64_t pause_pos;
@@ -82,7 +84,12 @@ static inline bool sculpt_attached(SculptState *s)
     return s->core != NULL;
 }
 
+/* sculpt-guard.c */
+bool sculpt_guard_attach(SculptState *s, Error **errp);
+void sculpt_guard_detach(SculptState *s);
+
 /* sculpt-move.c */
+void sculpt_discard_init(void);
 void sculpt_move_init(SculptState *s);
 void sculpt_move_cleanup(SculptState *s);
 uint64_t sculpt_pause_percentile(SculptState *s, unsigned pct);

@@ -34,6 +34,7 @@
 
 #include "qemu/osdep.h"
 #include "qemu/cutils.h"
+#include "qemu/units.h"
 #include "qemu/main-loop.h"
 #include "qemu/timer.h"
 #include "qemu/error-report.h"
@@ -780,4 +781,72 @@ void sculpt_move_cleanup(SculptState *s)
         qemu_bh_delete(s->move_bh);
         s->move_bh = NULL;
     }
+}
+
+/* ---- discards (balloon, free page reporting) --------------------------- */
+
+/*
+ * ram_block_discard_range() on sculpted RAM: free each block's range where
+ * the block really lives.  Punching a shared file range also unmaps it
+ * from every mapping, so the guest reads zeros there afterwards, as it
+ * would from its own memfd.  A cold file is re-reserved at once, so a
+ * later guest write can never meet ENOSPC.  Main loop, BQL held, so no
+ * batch of moves runs meanwhile.
+ */
+static bool sculpt_discard(RAMBlock *rb, uint64_t start, size_t length,
+                           int *ret)
+{
+    SculptState *s;
+    uint64_t bs, end = start + length, slot;
+    bool sculpted = false;
+
+    QTAILQ_FOREACH(s, &sculpt_list, next) {
+        if (s->rb == rb && sculpt_attached(s)) {
+            break;
+        }
+    }
+    if (!s || !length || end > s->size) {
+        return false;
+    }
+    bs = s->block_size;
+    for (uint64_t b = start / bs; b <= (end - 1) / bs; b++) {
+        sculpted |= sculpt_block_tier(s, b, &slot) != SCULPT_TIER_BASE;
+    }
+    if (!sculpted) {
+        return false;               /* all at home: QEMU's own discard */
+    }
+
+    *ret = 0;
+    for (uint64_t a = start; a < end;) {
+        uint64_t b = a / bs;
+        uint64_t len = MIN(end, (b + 1) * bs) - a;
+        sculpt_tier t = sculpt_block_tier(s, b, &slot);
+        SculptHmPool *pool = &s->pools[t];
+        uint64_t off = sculpt_hm_slot_offset(pool, slot) + (a - b * bs);
+        char err[256];
+
+        if (off % pool->page_size || len % pool->page_size) {
+            /* A part of a huge page cannot be freed; leave it be. */
+            warn_report_once("sculpt: discards smaller than the %s pool's "
+                             "%" PRIu64 " KiB pages are ignored",
+                             sculpt_hm_kind_name(pool->kind),
+                             pool->page_size / KiB);
+        } else if (sculpt_hm_punch(pool->fd, off, len, err, sizeof(err))) {
+            warn_report_once("sculpt: discard: %s", err);
+            *ret = -errno;
+        } else if (pool->kind == SCULPT_HM_COLD_FILE &&
+                   fallocate(pool->fd, 0, off, len)) {
+            /* Re-reserve, so a guest write here never meets ENOSPC. */
+            warn_report_once("sculpt: re-reserving %" PRIu64 " bytes of the "
+                             "cold file: %s", len, strerror(errno));
+        }
+        a += len;
+    }
+    s->stats.discards++;
+    return true;
+}
+
+void sculpt_discard_init(void)
+{
+    ram_block_discard_hook = sculpt_discard;
 }

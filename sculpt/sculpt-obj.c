@@ -232,7 +232,11 @@ static bool sculpt_setup_tiers(SculptState *s, Error **errp)
         return false;
     }
     s->discard_required = true;
+    if (!sculpt_guard_attach(s, errp)) {
+        return false;
+    }
     sculpt_move_init(s);
+    sculpt_discard_init();
     return true;
 }
 
@@ -240,6 +244,7 @@ static bool sculpt_setup_tiers(SculptState *s, Error **errp)
 static void sculpt_teardown(SculptState *s)
 {
     sculpt_move_cleanup(s);
+    sculpt_guard_detach(s);
     for (int t = SCULPT_TIER__MAX - 1; t >= 0; t--) {
         if (s->have_pool[t]) {
             sculpt_hm_pool_destroy(&s->pools[t]);
@@ -474,6 +479,35 @@ SCULPT_STR_PROP(hot_pool, "hot-pool")
 SCULPT_STR_PROP(cold_tier, "cold-tier")
 SCULPT_STR_PROP(cold_dir, "cold-dir")
 
+/*
+ * x-fault-inject=SYSCALL:N[:ERRNO] makes the Nth next mmap, fallocate,
+ * madvise or mbind of the mover fail (default ERRNO: ENOMEM), to test
+ * that a failed move loses nothing.  Settable at any time; tests only.
+ */
+static void sculpt_set_fault_inject(Object *obj, const char *value,
+                                    Error **errp)
+{
+    static const char *const names[SCULPT_HM_SYS__MAX] = {
+        [SCULPT_HM_SYS_MMAP] = "mmap",
+        [SCULPT_HM_SYS_FALLOCATE] = "fallocate",
+        [SCULPT_HM_SYS_MADVISE] = "madvise",
+        [SCULPT_HM_SYS_MBIND] = "mbind",
+    };
+    g_auto(GStrv) f = g_strsplit(value, ":", 3);
+    uint64_t nth = 0, err = ENOMEM;
+
+    for (int sc = 0; sc < SCULPT_HM_SYS__MAX; sc++) {
+        if (f[0] && g_str_equal(f[0], names[sc]) && f[1] &&
+            !qemu_strtou64(f[1], NULL, 10, &nth) && nth <= UINT_MAX &&
+            (!f[2] || !qemu_strtou64(f[2], NULL, 10, &err))) {
+            sculpt_hm_inject_fail(sc, nth, err);
+            return;
+        }
+    }
+    error_setg(errp, "x-fault-inject wants SYSCALL:N[:ERRNO] with SYSCALL "
+               "one of mmap, fallocate, madvise, mbind");
+}
+
 static bool sculpt_get_hot_lock(Object *obj, Error **errp)
 {
     return SCULPT(obj)->hot_lock;
@@ -562,6 +596,10 @@ static void sculpt_class_init(ObjectClass *oc, void *data)
                               (void *)offsetof(SculptState, cold_size));
     object_class_property_set_description(oc, "cold-size",
         "size of the cold tier (default: the RAM size)");
+    object_class_property_add_str(oc, "x-fault-inject", NULL,
+                                  sculpt_set_fault_inject);
+    object_class_property_set_description(oc, "x-fault-inject",
+        "tests only: SYSCALL:N[:ERRNO] fails the Nth next mover syscall");
     object_class_property_add(oc, "max-pause", "uint32", sculpt_get_u32,
                               sculpt_set_u32, NULL,
                               (void *)offsetof(SculptState, max_pause_us));

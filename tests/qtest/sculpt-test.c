@@ -368,7 +368,6 @@ static void mt_tiers(MoveTest *mt, uint64_t *base, uint64_t *hot,
           g_str_equal(tier, "hot") ? hot : cold) = bytes;
     }
     g_assert_cmpuint(*base + *hot + *cold, ==, MOVE_RAM);
-    g_assert_cmpint(qdict_get_int(st, "failures"), ==, 0);
     qobject_unref(st);
 }
 
@@ -543,6 +542,228 @@ static void test_move_random(void)
     mt_stop(&mt);
 }
 
+/* A run's mmap fails in the middle of a batch: nothing is lost. */
+static void test_fault_mmap(void)
+{
+    MoveTest mt = { 0 };
+    uint64_t base, hot, cold;
+    QDict *rsp, *ev, *data;
+
+    mt_start(&mt, ",hot-pool=memfd,hot-size=4M");
+    qtest_qmp_assert_success(mt.qts, "{ 'execute': 'qom-set', 'arguments':"
+                             " { 'path': '/objects/sc0', 'property':"
+                             " 'x-fault-inject', 'value': 'mmap:2' } }");
+    rsp = qtest_qmp(mt.qts, "{ 'execute': 'sculpt-pool', 'arguments': {"
+                    " 'id': 'sc0', 'type': 'move', 'tier': 'cold',"
+                    " 'blocks': [ { 'first': 20, 'count': 4 },"
+                    " { 'first': 40, 'count': 4 },"
+                    " { 'first': 60, 'count': 4 } ] } }");
+    g_assert(qdict_haskey(rsp, "return"));
+    qobject_unref(rsp);
+    ev = qtest_qmp_eventwait_ref(mt.qts, "SCULPT_POOL_COMPLETED");
+    data = qdict_get_qdict(ev, "data");
+    g_assert_cmpint(qdict_get_int(data, "failures"), ==, 1);
+    g_assert_cmpint(qdict_get_int(data, "blocks"), ==, 8);
+    g_assert_nonnull(strstr(qdict_get_str(data, "error"),
+                            "moving blocks 40-43 to cold failed"));
+    g_assert_nonnull(strstr(qdict_get_str(data, "error"), "mmap"));
+    qobject_unref(ev);
+    mt_verify(&mt, "a failed mmap");
+
+    rsp = qtest_qmp(mt.qts, "{ 'execute': 'query-sculpt-stats' }");
+    data = qobject_to(QDict, qlist_peek(qdict_get_qlist(rsp, "return")));
+    g_assert_cmpint(qdict_get_int(data, "failures"), ==, 1);
+    qobject_unref(rsp);
+    rsp = qtest_qmp(mt.qts, "{ 'execute': 'query-status' }");
+    g_assert_cmpstr(qdict_get_str(qdict_get_qdict(rsp, "return"), "status"),
+                    ==, "running");
+    qobject_unref(rsp);
+
+    /* Blocks 40-43 stayed home; the same move now succeeds. */
+    mt_pool(&mt, "'type': 'move', 'tier': 'cold', "
+            "'blocks': [ { 'first': 40, 'count': 4 } ]");
+    mt_verify(&mt, "retrying the move");
+    mt_write(&mt, 38, 8, 99);
+    mt_verify(&mt, "writing over moved blocks");
+    {
+        uint64_t b, h, c;
+
+        mt_tiers(&mt, &b, &h, &c);
+        base = b;
+        hot = h;
+        cold = c;
+    }
+    g_assert_cmpuint(cold, ==, 12 * MOVE_BS);
+    g_assert_cmpuint(hot, ==, 0);
+    g_assert_cmpuint(base, ==, MOVE_RAM - 12 * MOVE_BS);
+    mt_stop(&mt);
+}
+
+/* Run @cmd through the shell; true if it exited 0. */
+static bool run_sh(const char *cmd)
+{
+    g_autofree char *argv_cmd = g_strdup_printf("sh -c '%s'", cmd);
+    int status;
+
+    return g_spawn_command_line_sync(argv_cmd, NULL, NULL, &status, NULL) &&
+           WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/* A cold tier on a tiny tmpfs: refused when it does not fit, and full. */
+static void test_fault_tiny_tmpfs(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("sculpt-tiny-XXXXXX", NULL);
+    g_autofree char *mount = g_strdup_printf("mount -t tmpfs -o size=2M "
+                                             "tmpfs %s", dir);
+    g_autofree char *fill = g_strdup_printf("dd if=/dev/zero of=%s/fill "
+                                            "bs=64k 2>/dev/null; true", dir);
+    g_autofree char *args = NULL;
+    MoveTest mt = { 0 };
+    QDict *rsp;
+
+    if (!run_sh(mount)) {
+        g_test_skip("cannot mount a tmpfs (needs root)");
+        rmdir(dir);
+        return;
+    }
+    mt.cold_dir = g_dir_make_tmp("sculpt-test-XXXXXX", NULL);
+    mt.qts = qtest_init("-m 16M -machine pc,memory-backend=ram0 "
+                        "-object memory-backend-memfd,id=ram0,size=16M,"
+                        "share=on");
+    mt.expect = g_malloc(MOVE_RAM);
+    mt.rand = g_rand_new_with_seed(1);
+    mt_write(&mt, 0, MOVE_BLOCKS, 1);
+
+    /* 4 MiB of cold tier cannot be preallocated on a 2 MiB tmpfs. */
+    args = g_strdup_printf("'qom-type': 'sculpt', 'id': 'sc0', 'memdev': "
+                           "'ram0', 'block-size': 65536, 'cold-tier': "
+                           "'file', 'cold-dir': '%s', 'cold-size': 4194304",
+                           dir);
+    rsp = object_add(mt.qts, args);
+    g_assert(qdict_haskey(rsp, "error"));
+    g_test_message("refused: %s",
+                   qdict_get_str(qdict_get_qdict(rsp, "error"), "desc"));
+    g_assert_nonnull(strstr(qdict_get_str(qdict_get_qdict(rsp, "error"),
+                                          "desc"), "No space left"));
+    qobject_unref(rsp);
+    mt_verify(&mt, "a refused cold tier");
+
+    /* 1 MiB fits; then the rest of the tmpfs is filled by someone else. */
+    g_free(args);
+    args = g_strdup_printf("'qom-type': 'sculpt', 'id': 'sc0', 'memdev': "
+                           "'ram0', 'block-size': 65536, 'cold-tier': "
+                           "'file', 'cold-dir': '%s', 'cold-size': 1048576",
+                           dir);
+    rsp = object_add(mt.qts, args);
+    g_assert(qdict_haskey(rsp, "return"));
+    qobject_unref(rsp);
+    g_assert_true(run_sh(fill));
+    mt_pool(&mt, "'type': 'move', 'tier': 'cold', "
+            "'blocks': [ { 'first': 100, 'count': 16 } ]");
+    mt_verify(&mt, "filling the cold tier");
+    mt_write(&mt, 100, 16, 2);
+    mt_verify(&mt, "writing cold blocks on a full filesystem");
+
+    /* The tier is full: the next move is refused, nothing changes. */
+    rsp = qtest_qmp(mt.qts, "{ 'execute': 'sculpt-pool', 'arguments': {"
+                    " 'id': 'sc0', 'type': 'move', 'tier': 'cold',"
+                    " 'blocks': [ { 'first': 200, 'count': 8 } ] } }");
+    g_assert(qdict_haskey(rsp, "error"));
+    g_assert_nonnull(strstr(qdict_get_str(qdict_get_qdict(rsp, "error"),
+                                          "desc"), "the cold tier is full"));
+    qobject_unref(rsp);
+    mt_verify(&mt, "a refused move");
+    mt_pool(&mt, "'type': 'move', 'tier': 'base', "
+            "'blocks': [ { 'first': 0, 'count': 256 } ]");
+    mt_verify(&mt, "moving everything home");
+    qtest_qmp_assert_success(mt.qts, "{ 'execute': 'object-del', "
+                             "'arguments': { 'id': 'sc0' } }");
+    qtest_quit(mt.qts);
+    g_free(mount);
+    mount = g_strdup_printf("umount %s", dir);
+    g_assert_true(run_sh(mount));
+    rmdir(dir);
+    rmdir(mt.cold_dir);
+    g_free(mt.cold_dir);
+    g_free(mt.expect);
+    g_rand_free(mt.rand);
+}
+
+/* Devices and settings sculpt refuses, each with its message. */
+static void test_refusals(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("sculpt-test-XXXXXX", NULL);
+    g_autofree char *args = NULL;
+    QTestState *qts;
+    QDict *rsp;
+
+    args = g_strdup_printf(RAM_ARGS("128M") "-overcommit mem-lock=on "
+                           "-object sculpt,id=sc0,memdev=ram0,"
+                           "cold-tier=file,cold-dir=%s", dir);
+    expect_cmdline_error(args, "a cold tier cannot work with -overcommit "
+                         "mem-lock=on");
+
+    /* virtio-mem on the sculpted backend. */
+    expect_cmdline_error("-m 128M,maxmem=1G -machine pc "
+                         "-object memory-backend-memfd,id=mem1,size=128M,"
+                         "share=on "
+                         "-device virtio-mem-pci,id=vm0,memdev=mem1 "
+                         "-object sculpt,id=sc0,memdev=mem1",
+                         "memory backend 'mem1' is managed by "
+                         "virtio-mem");
+
+    qts = qtest_init(RAM_ARGS("128M")
+                     "-object sculpt,id=sc0,memdev=ram0");
+    /* Devices that write or pin guest RAM on their own are vetoed. */
+    rsp = qtest_qmp(qts, "{ 'execute': 'device_add', 'arguments': {"
+                    " 'driver': 'vhost-user-blk-pci', 'id': 'vb0',"
+                    " 'chardev': 'nosuch' } }");
+    g_assert(qdict_haskey(rsp, "error"));
+    g_assert_nonnull(strstr(qdict_get_str(qdict_get_qdict(rsp, "error"),
+                                          "desc"),
+                            "device 'vhost-user-blk-pci' cannot be added "
+                            "while sculpt runs"));
+    qobject_unref(rsp);
+    rsp = qtest_qmp(qts, "{ 'execute': 'device_add', 'arguments': {"
+                    " 'driver': 'vfio-pci', 'id': 'vf0',"
+                    " 'host': '0000:00:00.0' } }");
+    g_assert(qdict_haskey(rsp, "error"));
+    g_assert_nonnull(strstr(qdict_get_str(qdict_get_qdict(rsp, "error"),
+                                          "desc"),
+                            "device 'vfio-pci' cannot be added"));
+    qobject_unref(rsp);
+
+    /* Migration with x-ignore-shared would skip the remapped RAM. */
+    qtest_qmp_assert_success(qts, "{ 'execute': 'migrate-set-capabilities',"
+                             " 'arguments': { 'capabilities': [ {"
+                             " 'capability': 'x-ignore-shared',"
+                             " 'state': true } ] } }");
+    rsp = qtest_qmp(qts, "{ 'execute': 'migrate', 'arguments': {"
+                    " 'uri': 'exec:cat > /dev/null' } }");
+    if (qdict_haskey(rsp, "error")) {
+        g_assert_nonnull(strstr(qdict_get_str(qdict_get_qdict(rsp, "error"),
+                                              "desc"), "x-ignore-shared"));
+    } else {
+        QDict *info;
+        const char *status;
+
+        do {
+            qobject_unref(rsp);
+            g_usleep(20 * 1000);
+            rsp = qtest_qmp(qts, "{ 'execute': 'query-migrate' }");
+            info = qdict_get_qdict(rsp, "return");
+            status = qdict_get_try_str(info, "status");
+        } while (!status || g_str_equal(status, "setup") ||
+                 g_str_equal(status, "active"));
+        g_assert_cmpstr(status, ==, "failed");
+        g_assert_nonnull(strstr(qdict_get_str(info, "error-desc"),
+                                "x-ignore-shared"));
+    }
+    qobject_unref(rsp);
+    qtest_quit(qts);
+    rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -554,6 +775,9 @@ int main(int argc, char **argv)
     qtest_add_func("/sculpt/cmdline-errors", test_cmdline_errors);
     qtest_add_func("/sculpt/move/tiers", test_move_tiers);
     qtest_add_func("/sculpt/move/random", test_move_random);
+    qtest_add_func("/sculpt/fault/mmap", test_fault_mmap);
+    qtest_add_func("/sculpt/fault/tiny-tmpfs", test_fault_tiny_tmpfs);
+    qtest_add_func("/sculpt/refusals", test_refusals);
     for (size_t i = 0; i < G_N_ELEMENTS(bad_inputs); i++) {
         g_autofree char *path = g_strdup_printf("/sculpt/bad-input/%s",
                                                 bad_inputs[i].name);
