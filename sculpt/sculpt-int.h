@@ -64,7 +64,7 @@ struct SculptState {
     QEMUBH *move_bh;
     QEMUTimer *retry_timer;
     const char *hold_reason;        /* why moving waits, or NULL */
-    uint64_t bytes_per_us;          /* measured copy speed */
+    uint64_t bytes_per_us[SCULPT_TIER__MAX]; /* measured, per destination */
     struct {
         uint64_t moves, blocks_moved, bytes_moved, failures;
         uint64_t pauses, pause_max, mmaps, discards;

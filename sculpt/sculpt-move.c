@@ -303,8 +303,7 @@ static void sculpt_plan_summary(SculptState *s, SculptOp *op,
                                 SculptPoolPlan *plan)
 {
     uint64_t bs = s->block_size;
-    uint64_t batch = MAX(bs, s->bytes_per_us * s->max_pause_us);
-    uint64_t in_batch = 0;
+    uint64_t in_batch = 0, batch;
 
     plan->batches = 0;
     for (guint i = 0; i < op->runs->len; i++) {
@@ -328,7 +327,8 @@ static void sculpt_plan_summary(SculptState *s, SculptOp *op,
             break;
         }
         plan->dram_delta += (int64_t)(now_fast - was_fast) * (int64_t)bytes;
-        /* Batches as sculpt_move_bh() will cut them. */
+        /* Batches as sculpt_move_bh() will cut them, at measured speeds. */
+        batch = MAX(bs, s->bytes_per_us[r->to] * s->max_pause_us);
         for (uint64_t left = bytes; left;) {
             uint64_t take;
 
@@ -649,12 +649,23 @@ static void sculpt_split_run(SculptOp *op, guint i, uint64_t n)
     g_array_insert_val(op->runs, i + 1, tail);
 }
 
+/* Blocks the op still has to move: a bound for one batch's sources. */
+static uint64_t sculpt_blocks_left(SculptOp *op)
+{
+    uint64_t left = 0;
+
+    for (guint i = op->next; i < op->runs->len; i++) {
+        left += g_array_index(op->runs, SculptRun, i).n;
+    }
+    return left;
+}
+
 static void sculpt_move_bh(void *opaque)
 {
     SculptState *s = opaque;
     SculptOp *op = s->op;
     const char *reason;
-    uint64_t budget, used = 0, t0, t1, copied_ns = 0;
+    uint64_t budget, used = 0, t0, t1;
     g_autoptr(GArray) done = g_array_new(false, false, sizeof(guint));
     g_autofree SculptHmLoc *srcs = NULL;
     uint64_t nsrc = 0;
@@ -688,15 +699,28 @@ static void sculpt_move_bh(void *opaque)
     bdrv_drain_all_begin();
 
     t0 = get_clock();
-    budget = MAX(s->block_size, s->bytes_per_us * s->max_pause_us);
-    /* Sources of every block moved in this batch, released after it. */
-    srcs = g_new(SculptHmLoc, budget / s->block_size + 1);
-    while (op->next < op->runs->len && used < budget) {
+    /*
+     * Cut the batch by time: each run gets what is left of max-pause at
+     * the speed measured for its destination (a cold file is slower than
+     * memory); the first run of a batch always moves at least one block.
+     */
+    budget = s->max_pause_us * 1000ULL;
+    srcs = g_new(SculptHmLoc, sculpt_blocks_left(op));
+    while (op->next < op->runs->len) {
         SculptRun *r = &g_array_index(op->runs, SculptRun, op->next);
-        uint64_t fit = MAX(1, (budget - used) / s->block_size);
+        uint64_t elapsed = get_clock() - t0;
+        uint64_t fit = elapsed >= budget ? 0 :
+            (budget - elapsed) / 1000 * s->bytes_per_us[r->to] /
+            s->block_size;
         Error *err = NULL;
-        uint64_t c0;
+        uint64_t c0, c1;
 
+        if (!fit) {
+            if (done->len || op->failures) {
+                break;
+            }
+            fit = 1;
+        }
         if (r->n > fit) {
             sculpt_split_run(op, op->next, fit);
             r = &g_array_index(op->runs, SculptRun, op->next);
@@ -705,9 +729,13 @@ static void sculpt_move_bh(void *opaque)
         if (sculpt_move_run(s, r, srcs + nsrc, &err)) {
             guint idx = op->next;
 
-            copied_ns += get_clock() - c0;
+            c1 = get_clock();
+            /* Learn this destination's speed (bytes per microsecond). */
+            s->bytes_per_us[r->to] = (s->bytes_per_us[r->to] * 3 +
+                MAX(1, r->n * s->block_size * 1000 / MAX(1, c1 - c0))) / 4;
             g_array_append_val(done, idx);
             nsrc += r->n;
+            used += r->n * s->block_size;
             op->runs_done++;
             op->blocks_done += r->n;
             op->bytes_done += r->n * s->block_size;
@@ -722,7 +750,6 @@ static void sculpt_move_bh(void *opaque)
             }
             warn_report_err(err);
         }
-        used += r->n * s->block_size;
         op->next++;
     }
     t1 = get_clock();
@@ -733,12 +760,6 @@ static void sculpt_move_bh(void *opaque)
     sculpt_record_pause(s, t1 - t0);
     trace_sculpt_batch(object_get_canonical_path_component(OBJECT(s)),
                        done->len, used, t1 - t0);
-    /* Learn the copy speed, so the next batch fits in max-pause. */
-    if (copied_ns && used) {
-        uint64_t rate = MAX(1, used * 1000 / copied_ns);     /* bytes/us */
-
-        s->bytes_per_us = (s->bytes_per_us * 3 + rate) / 4;
-    }
 
     nsrc = 0;
     for (guint i = 0; i < done->len; i++) {
@@ -761,7 +782,11 @@ void sculpt_move_init(SculptState *s)
 {
     s->move_bh = qemu_bh_new(sculpt_move_bh, s);
     s->retry_timer = timer_new_ms(QEMU_CLOCK_REALTIME, sculpt_retry_cb, s);
-    s->bytes_per_us = SCULPT_INITIAL_BYTES_PER_US;
+    for (int t = 0; t < SCULPT_TIER__MAX; t++) {
+        s->bytes_per_us[t] = SCULPT_INITIAL_BYTES_PER_US;
+    }
+    /* Writing into a cold file's page cache runs at 0.5-0.9 GB/s. */
+    s->bytes_per_us[SCULPT_TIER_COLD] = SCULPT_INITIAL_BYTES_PER_US / 4;
 }
 
 void sculpt_move_cleanup(SculptState *s)

@@ -689,6 +689,47 @@ static void test_fault_tiny_tmpfs(void)
     g_rand_free(mt.rand);
 }
 
+/* Moves wait while a migration runs, and finish once it is over. */
+static void test_hold_migration(void)
+{
+    MoveTest mt = { 0 };
+    QDict *rsp, *st;
+    int n, tries = 0;
+
+    mt_start(&mt, "");
+    /* A migration that crawls, so it is still running below. */
+    qtest_qmp_assert_success(mt.qts, "{ 'execute': 'migrate-set-parameters',"
+                             " 'arguments': { 'max-bandwidth': 65536 } }");
+    qtest_qmp_assert_success(mt.qts, "{ 'execute': 'migrate', 'arguments': {"
+                             " 'uri': 'exec:cat > /dev/null' } }");
+    rsp = qtest_qmp(mt.qts, "{ 'execute': 'sculpt-pool', 'arguments': {"
+                    " 'id': 'sc0', 'type': 'move', 'tier': 'cold',"
+                    " 'blocks': [ { 'first': 100, 'count': 16 } ] } }");
+    g_assert(qdict_haskey(rsp, "return"));
+    qobject_unref(rsp);
+    do {
+        g_usleep(50 * 1000);
+        st = sculpt_stats_first(mt.qts, &n);
+        if (qdict_get_bool(st, "paused")) {
+            break;
+        }
+        qobject_unref(st);
+        st = NULL;
+    } while (++tries < 100);
+    g_assert_nonnull(st);
+    g_assert_true(qdict_get_bool(st, "busy"));
+    g_assert_cmpint(qdict_get_int(st, "blocks-moved"), ==, 0);
+    qobject_unref(st);
+
+    qtest_qmp_assert_success(mt.qts, "{ 'execute': 'migrate_cancel' }");
+    rsp = qtest_qmp_eventwait_ref(mt.qts, "SCULPT_POOL_COMPLETED");
+    g_assert_cmpint(qdict_get_int(qdict_get_qdict(rsp, "data"), "blocks"),
+                    ==, 16);
+    qobject_unref(rsp);
+    mt_verify(&mt, "moving after the migration ended");
+    mt_stop(&mt);
+}
+
 /* Devices and settings sculpt refuses, each with its message. */
 static void test_refusals(void)
 {
@@ -712,8 +753,33 @@ static void test_refusals(void)
                          "memory backend 'mem1' is managed by "
                          "virtio-mem");
 
+    /* Huge pages cannot back blocks smaller than a huge page. */
+    expect_cmdline_error(RAM_ARGS("128M")
+                         "-object sculpt,id=sc0,memdev=ram0,block-size=64K,"
+                         "hot-pool=hugetlb,hot-size=16M",
+                         "hugetlb");
+
     qts = qtest_init(RAM_ARGS("128M")
                      "-object sculpt,id=sc0,memdev=ram0");
+    /* cpr-transfer would map the old memfd: a migration blocker says so. */
+    rsp = qtest_qmp(qts, "{ 'execute': 'query-migrationblockers' }");
+    qobject_unref(rsp);
+    qtest_qmp_assert_success(qts, "{ 'execute': 'migrate-set-parameters',"
+                             " 'arguments': { 'mode': 'cpr-transfer' } }");
+    rsp = qtest_qmp(qts, "{ 'execute': 'migrate', 'arguments': {"
+                    " 'channels': [ { 'channel-type': 'main', 'addr': {"
+                    " 'transport': 'exec', 'args': [ 'sh', '-c',"
+                    " 'cat > /dev/null' ] } }, { 'channel-type': 'cpr',"
+                    " 'addr': { 'transport': 'socket', 'type': 'unix',"
+                    " 'path': '/nonexistent/cpr.sock' } } ] } }");
+    g_assert(qdict_haskey(rsp, "error"));
+    g_test_message("cpr-transfer: %s",
+                   qdict_get_str(qdict_get_qdict(rsp, "error"), "desc"));
+    g_assert_nonnull(strstr(qdict_get_str(qdict_get_qdict(rsp, "error"),
+                                          "desc"), "cpr-transfer"));
+    qobject_unref(rsp);
+    qtest_qmp_assert_success(qts, "{ 'execute': 'migrate-set-parameters',"
+                             " 'arguments': { 'mode': 'normal' } }");
     /* Devices that write or pin guest RAM on their own are vetoed. */
     rsp = qtest_qmp(qts, "{ 'execute': 'device_add', 'arguments': {"
                     " 'driver': 'vhost-user-blk-pci', 'id': 'vb0',"
@@ -778,6 +844,7 @@ int main(int argc, char **argv)
     qtest_add_func("/sculpt/fault/mmap", test_fault_mmap);
     qtest_add_func("/sculpt/fault/tiny-tmpfs", test_fault_tiny_tmpfs);
     qtest_add_func("/sculpt/refusals", test_refusals);
+    qtest_add_func("/sculpt/hold-migration", test_hold_migration);
     for (size_t i = 0; i < G_N_ELEMENTS(bad_inputs); i++) {
         g_autofree char *path = g_strdup_printf("/sculpt/bad-input/%s",
                                                 bad_inputs[i].name);
