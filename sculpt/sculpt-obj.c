@@ -24,6 +24,7 @@
 #include "qemu/units.h"
 #include "qemu/cutils.h"
 #include "qapi/error.h"
+#include "qemu/error-report.h"
 #include "qapi/visitor.h"
 #include "qom/object_interfaces.h"
 #include "hw/qdev-core.h"
@@ -362,11 +363,15 @@ static bool sculpt_attach(SculptState *s, Error **errp)
 static void sculpt_machine_done(Notifier *n, void *unused)
 {
     SculptState *s = container_of(n, SculptState, machine_done);
+    Error *err = NULL;
 
     s->attach_pending = false;
     qemu_remove_machine_init_done_notifier(&s->machine_done);
     /* A bad -object on the command line stops QEMU, as at parse time. */
-    sculpt_attach(s, &error_fatal);
+    if (!sculpt_attach(s, &err)) {
+        error_report_err(err);
+        exit(1);
+    }
 }
 
 static void sculpt_complete(UserCreatable *uc, Error **errp)
