@@ -49,7 +49,7 @@ demo: build guest
 	build-aux/demo
 
 fuzz-core:
-	subprojects/sculpt-core/fuzz/run-fuzz $(BUILD)/core-fuzz $(or $(FUZZ_SECONDS),60)
+	sh subprojects/sculpt-core/fuzz/run-fuzz.sh $(or $(FUZZ_SECONDS),60)
 
 clean:
 	rm -rf $(BUILD)
