@@ -786,6 +786,33 @@ void sculpt_hm_pool_destroy(SculptHmPool *pool)
 /* ---------------------------------------------------------------------- */
 /* Slots                                                                   */
 
+/*
+ * Mark free slots [s, s+n) used.  Hugetlb and cold-file slots are
+ * (re)reserved first, so a guest write to them can never fault for lack
+ * of a page or a disk block.
+ */
+static int hm_take(SculptHmPool *pool, uint64_t s, uint64_t n,
+                   char *err, size_t errlen)
+{
+    uint64_t i;
+    int ret;
+
+    if (pool->kind == SCULPT_HM_HUGETLB ||
+        pool->kind == SCULPT_HM_COLD_FILE) {
+        for (i = s; i < s + n; i++) {
+            if (!hm_test(pool->backed, i)) {
+                ret = hm_reserve(pool, i, 1, err, errlen);
+                if (ret) {
+                    return ret;
+                }
+            }
+        }
+    }
+    hm_set_range(pool->used, s, n, true);
+    pool->nr_used += n;
+    return 0;
+}
+
 int sculpt_hm_slot_alloc(SculptHmPool *pool, uint64_t n, uint64_t after,
                          uint64_t *slot, char *err, size_t errlen)
 {
@@ -819,49 +846,23 @@ int sculpt_hm_slot_alloc(SculptHmPool *pool, uint64_t n, uint64_t after,
                pool->nr_slots);
         return -ENOSPC;
     }
-    if (pool->kind == SCULPT_HM_HUGETLB ||
-        pool->kind == SCULPT_HM_COLD_FILE) {
-        for (i = s; i < s + n; i++) {
-            if (!hm_test(pool->backed, i)) {
-                ret = hm_reserve(pool, i, 1, err, errlen);
-                if (ret) {
-                    return ret;
-                }
-            }
-        }
+    ret = hm_take(pool, s, n, err, errlen);
+    if (ret == 0) {
+        *slot = s;
     }
-    hm_set_range(pool->used, s, n, true);
-    pool->nr_used += n;
-    *slot = s;
-    return 0;
+    return ret;
 }
 
 int sculpt_hm_slot_claim(SculptHmPool *pool, uint64_t slot, uint64_t n,
                          char *err, size_t errlen)
 {
-    uint64_t i;
-    int ret;
-
     if (!n || slot + n > pool->nr_slots ||
         !hm_range_clear(pool->used, slot, n)) {
         hm_err(err, errlen, "%s pool: slots %" PRIu64 "+%" PRIu64 " are "
                "not all free", sculpt_hm_kind_name(pool->kind), slot, n);
         return -EBUSY;
     }
-    if (pool->kind == SCULPT_HM_HUGETLB ||
-        pool->kind == SCULPT_HM_COLD_FILE) {
-        for (i = slot; i < slot + n; i++) {
-            if (!hm_test(pool->backed, i)) {
-                ret = hm_reserve(pool, i, 1, err, errlen);
-                if (ret) {
-                    return ret;
-                }
-            }
-        }
-    }
-    hm_set_range(pool->used, slot, n, true);
-    pool->nr_used += n;
-    return 0;
+    return hm_take(pool, slot, n, err, errlen);
 }
 
 int sculpt_hm_punch(int fd, uint64_t off, uint64_t len,

@@ -36,6 +36,21 @@ static QDict *sculpt_stats_first(QTestState *qts, int *count)
     return first;
 }
 
+/* @rsp is an error whose description contains @expect; frees @rsp. */
+static void assert_error(QDict *rsp, const char *expect)
+{
+    const char *desc;
+
+    g_assert(qdict_haskey(rsp, "error"));
+    desc = qdict_get_str(qdict_get_qdict(rsp, "error"), "desc");
+    if (!strstr(desc, expect)) {
+        g_test_message("got: %s", desc);
+        g_test_message("expected: %s", expect);
+        g_assert_not_reached();
+    }
+    qobject_unref(rsp);
+}
+
 static void check_stats(QDict *st, const char *id, const char *memdev,
                         uint64_t size, uint64_t block_size)
 {
@@ -668,10 +683,7 @@ static void test_fault_tiny_tmpfs(void)
     rsp = qtest_qmp(mt.qts, "{ 'execute': 'sculpt-pool', 'arguments': {"
                     " 'id': 'sc0', 'type': 'move', 'tier': 'cold',"
                     " 'blocks': [ { 'first': 200, 'count': 8 } ] } }");
-    g_assert(qdict_haskey(rsp, "error"));
-    g_assert_nonnull(strstr(qdict_get_str(qdict_get_qdict(rsp, "error"),
-                                          "desc"), "the cold tier is full"));
-    qobject_unref(rsp);
+    assert_error(rsp, "the cold tier is full");
     mt_verify(&mt, "a refused move");
     mt_pool(&mt, "'type': 'move', 'tier': 'base', "
             "'blocks': [ { 'first': 0, 'count': 256 } ]");
@@ -784,20 +796,12 @@ static void test_refusals(void)
     rsp = qtest_qmp(qts, "{ 'execute': 'device_add', 'arguments': {"
                     " 'driver': 'vhost-user-blk-pci', 'id': 'vb0',"
                     " 'chardev': 'nosuch' } }");
-    g_assert(qdict_haskey(rsp, "error"));
-    g_assert_nonnull(strstr(qdict_get_str(qdict_get_qdict(rsp, "error"),
-                                          "desc"),
-                            "device 'vhost-user-blk-pci' cannot be added "
-                            "while sculpt runs"));
-    qobject_unref(rsp);
+    assert_error(rsp, "device 'vhost-user-blk-pci' cannot be added "
+                            "while sculpt runs");
     rsp = qtest_qmp(qts, "{ 'execute': 'device_add', 'arguments': {"
                     " 'driver': 'vfio-pci', 'id': 'vf0',"
                     " 'host': '0000:00:00.0' } }");
-    g_assert(qdict_haskey(rsp, "error"));
-    g_assert_nonnull(strstr(qdict_get_str(qdict_get_qdict(rsp, "error"),
-                                          "desc"),
-                            "device 'vfio-pci' cannot be added"));
-    qobject_unref(rsp);
+    assert_error(rsp, "device 'vfio-pci' cannot be added");
 
     /* Migration with x-ignore-shared would skip the remapped RAM. */
     qtest_qmp_assert_success(qts, "{ 'execute': 'migrate-set-capabilities',"
