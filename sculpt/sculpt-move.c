@@ -579,7 +579,12 @@ static bool sculpt_move_run(SculptState *s, SculptRun *r, SculptHmLoc *src,
         .dst = &s->pools[r->to],
         .dst_slot = r->dst_slot,
         .attrs = &attrs,
-        .flags = SCULPT_HM_DEFER_RELEASE,
+        /*
+         * Release after the pause (punching 4 KiB shmem pages is slow);
+         * non-temporal stores: the copy is not read again soon, and they
+         * move data faster than memcpy here (bench/mover/RESULTS.md).
+         */
+        .flags = SCULPT_HM_DEFER_RELEASE | SCULPT_HM_NT_COPY,
     };
     SculptHmMoveResult res = { 0 };
     char err[256];
@@ -704,7 +709,8 @@ static void sculpt_move_bh(void *opaque)
      * the speed measured for its destination (a cold file is slower than
      * memory); the first run of a batch always moves at least one block.
      */
-    budget = s->max_pause_us * 1000ULL;
+    /* Plan for 3/4 of max-pause: speeds vary, and a run cannot stop. */
+    budget = s->max_pause_us * 750ULL;
     srcs = g_new(SculptHmLoc, sculpt_blocks_left(op));
     while (op->next < op->runs->len) {
         SculptRun *r = &g_array_index(op->runs, SculptRun, op->next);
