@@ -14,6 +14,7 @@
 
 #include "qemu/queue.h"
 #include "qemu/notify.h"
+#include "qemu/thread.h"
 #include "qom/object.h"
 #include "system/hostmem.h"
 #include "sculpt/sculpt.h"          /* the C++ core's C ABI */
@@ -25,6 +26,7 @@ OBJECT_DECLARE_SIMPLE_TYPE(SculptState, SCULPT)
 #define SCULPT_PAUSE_SAMPLES 4096
 
 typedef struct SculptOp SculptOp;
+typedef struct SculptTrack SculptTrack;
 
 struct SculptState {
     Object parent_obj;
@@ -40,6 +42,9 @@ struct SculptState {
     uint32_t cold_node;
     uint64_t cold_size;
     uint32_t max_pause_us;
+    bool track_on;                  /* property "track" */
+    uint32_t interval_ms;
+    char *trace_file;
 
     /* Set once attached to the backend (sculpt_attach()) */
     HostMemoryBackend *backend;     /* holds a reference */
@@ -58,6 +63,21 @@ struct SculptState {
     SculptHmPool pools[SCULPT_TIER__MAX];
     bool have_pool[SCULPT_TIER__MAX];
     SculptHmVmaAttrs attrs;         /* what QEMU set on the guest RAM */
+
+    /*
+     * The core is fed by the sculpt thread and read and changed by the
+     * main loop (moves, stats).  Lock order: BQL -> core_lock.  The block
+     * map changes only in the main loop.
+     */
+    QemuMutex core_lock;
+
+    /* Tracking (sculpt-track.c) */
+    SculptTrack *track;
+    struct {
+        uint64_t intervals;         /* atomic: the thread adds */
+        uint64_t model_ns;          /* atomic: thread CPU in the core */
+        uint64_t harvest_ns;        /* main-loop CPU reading the dirty log */
+    } track_stats;
 
     /* Moving (sculpt-move.c); main loop, BQL held */
     SculptOp *op;                   /* the running sculpt-pool, or NULL */
@@ -94,10 +114,21 @@ void sculpt_move_init(SculptState *s);
 void sculpt_move_cleanup(SculptState *s);
 uint64_t sculpt_pause_percentile(SculptState *s, unsigned pct);
 
+/* sculpt-track.c */
+bool sculpt_track_start(SculptState *s, Error **errp);
+void sculpt_track_stop(SculptState *s);
+
 static inline bool sculpt_is_sculpted(SculptState *s)
 {
-    return s->core &&
-        sculpt_core_tier_bytes(s->core, SCULPT_TIER_BASE) != s->size;
+    bool ret;
+
+    if (!s->core) {
+        return false;
+    }
+    qemu_mutex_lock(&s->core_lock);
+    ret = sculpt_core_tier_bytes(s->core, SCULPT_TIER_BASE) != s->size;
+    qemu_mutex_unlock(&s->core_lock);
+    return ret;
 }
 
 #endif /* SCULPT_INT_H */

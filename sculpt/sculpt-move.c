@@ -87,8 +87,12 @@ static sculpt_tier sculpt_block_tier(SculptState *s, uint64_t block,
 {
     sculpt_tier tier = SCULPT_TIER_BASE;
     char *err = NULL;
+    int ret;
 
-    if (sculpt_core_block_get(s->core, block, &tier, slot, &err)) {
+    qemu_mutex_lock(&s->core_lock);
+    ret = sculpt_core_block_get(s->core, block, &tier, slot, &err);
+    qemu_mutex_unlock(&s->core_lock);
+    if (ret) {
         /* Only an out-of-range block fails, which callers exclude. */
         error_report("sculpt: %s", err);
         free(err);
@@ -255,8 +259,12 @@ static GArray *sculpt_choose(SculptState *s, sculpt_tier to, bool hottest,
     GArray *chosen = g_array_new(false, false, sizeof(uint64_t));
     char *err = NULL;
     uint64_t n = 0, slot;
+    int ret;
 
-    if (sculpt_core_predictions(s->core, NULL, probs, nblocks, &err)) {
+    qemu_mutex_lock(&s->core_lock);
+    ret = sculpt_core_predictions(s->core, NULL, probs, nblocks, &err);
+    qemu_mutex_unlock(&s->core_lock);
+    if (ret) {
         error_report("sculpt: %s", err);
         free(err);
         return chosen;
@@ -435,7 +443,9 @@ SculptPoolPlan *qmp_sculpt_pool(const char *id, SculptPoolOperation type,
             want += l->value->count;
         }
         if (!blocks) {
+            qemu_mutex_lock(&s->core_lock);
             want = sculpt_core_class_count(s->core, SCULPT_CLASS_HOT);
+            qemu_mutex_unlock(&s->core_lock);
         }
         to = s->have_pool[SCULPT_TIER_HOT] &&
              s->pools[SCULPT_TIER_HOT].nr_slots -
@@ -606,6 +616,7 @@ static bool sculpt_move_run(SculptState *s, SculptRun *r, SculptHmLoc *src,
         }
     }
     s->stats.mmaps += res.mmaps;
+    qemu_mutex_lock(&s->core_lock);
     for (uint64_t i = 0; i < r->n; i++) {
         if (sculpt_core_block_set(s->core, r->first + i, r->to,
                                   r->dst_slot + i, &cerr)) {
@@ -614,6 +625,7 @@ static bool sculpt_move_run(SculptState *s, SculptRun *r, SculptHmLoc *src,
             abort();
         }
     }
+    qemu_mutex_unlock(&s->core_lock);
     return true;
 }
 

@@ -37,6 +37,7 @@
 
 #define SCULPT_DEFAULT_BLOCK_SIZE (2 * MiB)
 #define SCULPT_DEFAULT_MAX_PAUSE_US 1000
+#define SCULPT_DEFAULT_INTERVAL_MS 1000
 
 SculptList sculpt_list = QTAILQ_HEAD_INITIALIZER(sculpt_list);
 
@@ -238,12 +239,13 @@ static bool sculpt_setup_tiers(SculptState *s, Error **errp)
     }
     sculpt_move_init(s);
     sculpt_discard_init();
-    return true;
+    return sculpt_track_start(s, errp);
 }
 
 /* Undo sculpt_setup_tiers() and sculpt_attach().  Every block is at home. */
 static void sculpt_teardown(SculptState *s)
 {
+    sculpt_track_stop(s);
     sculpt_move_cleanup(s);
     sculpt_guard_detach(s);
     for (int t = SCULPT_TIER__MAX - 1; t >= 0; t--) {
@@ -483,6 +485,19 @@ SCULPT_STR_PROP(memdev_id, "memdev")
 SCULPT_STR_PROP(hot_pool, "hot-pool")
 SCULPT_STR_PROP(cold_tier, "cold-tier")
 SCULPT_STR_PROP(cold_dir, "cold-dir")
+SCULPT_STR_PROP(trace_file, "trace-file")
+
+static bool sculpt_get_track(Object *obj, Error **errp)
+{
+    return SCULPT(obj)->track_on;
+}
+
+static void sculpt_set_track(Object *obj, bool value, Error **errp)
+{
+    if (sculpt_check_settable(obj, "track", errp)) {
+        SCULPT(obj)->track_on = value;
+    }
+}
 
 /*
  * x-fault-inject=SYSCALL:N[:ERRNO] makes the Nth next mmap, fallocate,
@@ -531,6 +546,8 @@ static void sculpt_instance_init(Object *obj)
 
     s->block_size = SCULPT_DEFAULT_BLOCK_SIZE;
     s->max_pause_us = SCULPT_DEFAULT_MAX_PAUSE_US;
+    s->interval_ms = SCULPT_DEFAULT_INTERVAL_MS;
+    qemu_mutex_init(&s->core_lock);
 }
 
 static void sculpt_instance_finalize(Object *obj)
@@ -551,6 +568,8 @@ static void sculpt_instance_finalize(Object *obj)
     g_free(s->hot_pool);
     g_free(s->cold_tier);
     g_free(s->cold_dir);
+    g_free(s->trace_file);
+    qemu_mutex_destroy(&s->core_lock);
 }
 
 static void sculpt_class_init(ObjectClass *oc, void *data)
@@ -601,6 +620,19 @@ static void sculpt_class_init(ObjectClass *oc, void *data)
                               (void *)offsetof(SculptState, cold_size));
     object_class_property_set_description(oc, "cold-size",
         "size of the cold tier (default: the RAM size)");
+    object_class_property_add_bool(oc, "track", sculpt_get_track,
+                                   sculpt_set_track);
+    object_class_property_set_description(oc, "track",
+        "track which blocks are used and predict (default off)");
+    object_class_property_add(oc, "interval", "uint32", sculpt_get_u32,
+                              sculpt_set_u32, NULL,
+                              (void *)offsetof(SculptState, interval_ms));
+    object_class_property_set_description(oc, "interval",
+        "tracking interval, milliseconds (default 1000)");
+    object_class_property_add_str(oc, "trace-file", sculpt_get_trace_file,
+                                  sculpt_set_trace_file);
+    object_class_property_set_description(oc, "trace-file",
+        "record every tracking interval to this file (sculpt-replay format)");
     object_class_property_add_str(oc, "x-fault-inject", NULL,
                                   sculpt_set_fault_inject);
     object_class_property_set_description(oc, "x-fault-inject",

@@ -34,7 +34,38 @@ static SculptMemoryTier sculpt_tier_to_qapi(sculpt_tier t)
     }
 }
 
-static SculptStats *sculpt_stats(SculptState *s)
+/* What tracking sees and the model predicts.  core_lock held. */
+static SculptTrackingStats *sculpt_tracking_stats(SculptState *s,
+                                                  uint32_t hottest)
+{
+    SculptTrackingStats *ts = g_new0(SculptTrackingStats, 1);
+    SculptBlockRangeList **tail = &ts->hottest;
+    g_autofree sculpt_range_t *ranges = g_new(sculpt_range_t, hottest);
+    sculpt_core_stats_t cs;
+    uint64_t n;
+
+    sculpt_core_get_stats(s->core, &cs);
+    ts->policy = g_strdup(sculpt_core_policy(s->core));
+    ts->intervals = qatomic_read(&s->track_stats.intervals);
+    ts->hot_blocks = sculpt_core_class_count(s->core, SCULPT_CLASS_HOT);
+    ts->warm_blocks = sculpt_core_class_count(s->core, SCULPT_CLASS_WARM);
+    ts->cold_blocks = sculpt_core_class_count(s->core, SCULPT_CLASS_COLD);
+    ts->precision = cs.precision;
+    ts->recall = cs.recall;
+    ts->harvest_time = s->track_stats.harvest_ns;
+    ts->model_time = qatomic_read(&s->track_stats.model_ns);
+    n = sculpt_core_hottest_ranges(s->core, ranges, hottest);
+    for (uint64_t i = 0; i < n; i++) {
+        SculptBlockRange *r = g_new0(SculptBlockRange, 1);
+
+        r->first = ranges[i].block_first;
+        r->count = ranges[i].nblocks;
+        QAPI_LIST_APPEND(tail, r);
+    }
+    return ts;
+}
+
+static SculptStats *sculpt_stats(SculptState *s, uint32_t hottest)
 {
     SculptStats *st = g_new0(SculptStats, 1);
     SculptTierStatsList **tail = &st->tiers;
@@ -44,6 +75,7 @@ static SculptStats *sculpt_stats(SculptState *s)
     st->size = s->size;
     st->block_size = s->block_size;
     st->blocks = sculpt_core_block_count(s->core);
+    qemu_mutex_lock(&s->core_lock);
     for (size_t i = 0; i < ARRAY_SIZE(sculpt_tiers); i++) {
         SculptTierStats *t = g_new0(SculptTierStats, 1);
 
@@ -51,6 +83,10 @@ static SculptStats *sculpt_stats(SculptState *s)
         t->bytes = sculpt_core_tier_bytes(s->core, sculpt_tiers[i]);
         QAPI_LIST_APPEND(tail, t);
     }
+    if (s->track) {
+        st->tracking = sculpt_tracking_stats(s, hottest);
+    }
+    qemu_mutex_unlock(&s->core_lock);
     st->moves = s->stats.moves;
     st->blocks_moved = s->stats.blocks_moved;
     st->bytes_moved = s->stats.bytes_moved;
@@ -65,14 +101,16 @@ static SculptStats *sculpt_stats(SculptState *s)
     return st;
 }
 
-SculptStatsList *qmp_query_sculpt_stats(Error **errp)
+SculptStatsList *qmp_query_sculpt_stats(bool has_hottest, uint32_t hottest,
+                                        Error **errp)
 {
     SculptStatsList *head = NULL, **tail = &head;
     SculptState *s;
 
     QTAILQ_FOREACH(s, &sculpt_list, next) {
         if (sculpt_attached(s)) {
-            QAPI_LIST_APPEND(tail, sculpt_stats(s));
+            QAPI_LIST_APPEND(tail, sculpt_stats(s, has_hottest ? hottest
+                                                            : 8));
         }
     }
     return head;
@@ -80,7 +118,7 @@ SculptStatsList *qmp_query_sculpt_stats(Error **errp)
 
 void hmp_info_sculpt(Monitor *mon, const QDict *qdict)
 {
-    g_autoptr(SculptStatsList) list = qmp_query_sculpt_stats(NULL);
+    g_autoptr(SculptStatsList) list = qmp_query_sculpt_stats(false, 0, NULL);
 
     if (!list) {
         monitor_printf(mon, "No sculpt objects.\n");
@@ -109,6 +147,21 @@ void hmp_info_sculpt(Monitor *mon, const QDict *qdict)
                            " us, p99 %" PRIu64 " us, max %" PRIu64 " us\n",
                            st->pauses, st->pause_p50 / 1000,
                            st->pause_p99 / 1000, st->pause_max / 1000);
+        }
+        if (st->tracking) {
+            SculptTrackingStats *ts = st->tracking;
+
+            monitor_printf(mon, "  tracking: %" PRIu64 " intervals, "
+                           "policy %s, blocks hot %" PRIu64 " warm %" PRIu64
+                           " cold %" PRIu64 ", precision %.2f recall %.2f\n",
+                           ts->intervals, ts->policy, ts->hot_blocks,
+                           ts->warm_blocks, ts->cold_blocks, ts->precision,
+                           ts->recall);
+            for (SculptBlockRangeList *r = ts->hottest; r; r = r->next) {
+                monitor_printf(mon, "    hot blocks %" PRIu64 "-%" PRIu64
+                               "\n", r->value->first,
+                               r->value->first + r->value->count - 1);
+            }
         }
         if (st->busy || st->paused) {
             monitor_printf(mon, "  %s%s\n", st->busy ? "busy" : "",

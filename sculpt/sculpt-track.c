@@ -1,0 +1,314 @@
+/*
+ * sculpt: tracking which blocks of guest RAM are used, and the sculpt thread
+ *
+ * Every interval (property "interval", default 1000 ms) a main-loop timer
+ * takes, under the BQL:
+ *   - which pages vCPUs wrote: QEMU's dirty log, enabled with sculpt's own
+ *     global reason (GLOBAL_DIRTY_SCULPT) and read from the DIRTY_MEMORY_VGA
+ *     client bitmap of the backend's region.  It never reads or clears the
+ *     migration bitmap and never turns logging off under another user (the
+ *     reasons are bits: stopping ours leaves the others on).  Device and
+ *     QEMU writes do not reach this bitmap: it is a sample of vCPU writes;
+ *   - VM signals: vCPU busy time (thread CPU clocks), block I/O bytes (QEMU's
+ *     block accounting), host minor/major faults (getrusage).  Network bytes
+ *     are not counted yet (QEMU keeps no per-NIC counters).
+ * and hands them to the sculpt thread, which feeds the C++ core
+ * (begin_interval, record_*, end_interval: train, then predict) and, when
+ * asked, appends the interval to a trace file for offline replay.
+ *
+ * The sculpt thread never takes the BQL.  The core is shared with the main
+ * loop (moves, stats) under s->core_lock; lock order: BQL -> core_lock.
+ *
+ * This work is licensed under the terms of the GNU GPL, version 2 or later.
+ * See the COPYING file in the top-level directory.
+ */
+
+#include "qemu/osdep.h"
+#include <sys/resource.h>
+#include "qemu/main-loop.h"
+#include "qemu/timer.h"
+#include "qemu/error-report.h"
+#include "qapi/error.h"
+#include "exec/memory.h"
+#include "exec/target_page.h"
+#include "hw/core/cpu.h"
+#include "system/block-backend.h"
+#include "sculpt-int.h"
+#include "trace.h"
+
+struct SculptTrack {
+    QEMUTimer *timer;
+    bool logging;               /* GLOBAL_DIRTY_SCULPT is on */
+    uint64_t t_begin;           /* start of the open interval, ns */
+
+    /* Filled by the main loop, consumed by the thread (under lock) */
+    QemuMutex lock;
+    QemuCond cond;
+    bool pending, stop;
+    uint32_t *dirty;            /* dirty pages per block, this interval */
+    sculpt_vm_signals_t sig;
+    uint64_t t0, t1;
+
+    /* Owned by the thread */
+    QemuThread thread;
+    uint32_t *work_dirty;
+    sculpt_trace_writer_t *trace;
+
+    /* Previous counters, for the per-interval signals */
+    uint64_t prev_vcpu_ns, prev_io_bytes, prev_minflt, prev_majflt;
+};
+
+/* CPU time of the calling thread. */
+static uint64_t sculpt_thread_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec * NANOSECONDS_PER_SECOND + ts.tv_nsec;
+}
+
+static uint64_t sculpt_vcpu_ns(unsigned *ncpus)
+{
+    CPUState *cpu;
+    uint64_t ns = 0;
+
+    *ncpus = 0;
+    CPU_FOREACH(cpu) {
+        clockid_t cid;
+        struct timespec ts;
+
+        (*ncpus)++;
+        if (cpu->thread && pthread_getcpuclockid(cpu->thread->thread,
+                                                 &cid) == 0 &&
+            clock_gettime(cid, &ts) == 0) {
+            ns += ts.tv_sec * NANOSECONDS_PER_SECOND + ts.tv_nsec;
+        }
+    }
+    return ns;
+}
+
+static uint64_t sculpt_io_bytes(void)
+{
+    uint64_t bytes = 0;
+
+    for (BlockBackend *blk = blk_all_next(NULL); blk;
+         blk = blk_all_next(blk)) {
+        BlockAcctStats *st = blk_get_stats(blk);
+
+        bytes += st->nr_bytes[BLOCK_ACCT_READ] +
+                 st->nr_bytes[BLOCK_ACCT_WRITE];
+    }
+    return bytes;
+}
+
+/* The VM's signals since the previous call.  BQL held. */
+static void sculpt_signals(SculptTrack *t, uint64_t interval_ns,
+                           sculpt_vm_signals_t *sig)
+{
+    unsigned ncpus;
+    uint64_t vcpu = sculpt_vcpu_ns(&ncpus);
+    uint64_t io = sculpt_io_bytes();
+    struct rusage ru;
+    uint64_t busy;
+
+    getrusage(RUSAGE_SELF, &ru);
+    memset(sig, 0, sizeof(*sig));
+    busy = ncpus && interval_ns ?
+        (vcpu - t->prev_vcpu_ns) * 1000000 / (ncpus * interval_ns) : 0;
+    sig->vcpu_busy_ppm = MIN(busy, 1000000);
+    sig->block_io_bytes = io - t->prev_io_bytes;
+    sig->minor_faults = ru.ru_minflt - t->prev_minflt;
+    sig->major_faults = ru.ru_majflt - t->prev_majflt;
+    t->prev_vcpu_ns = vcpu;
+    t->prev_io_bytes = io;
+    t->prev_minflt = ru.ru_minflt;
+    t->prev_majflt = ru.ru_majflt;
+}
+
+/*
+ * Count the pages vCPUs wrote in each block since the last call, and clear
+ * them in sculpt's view only.  BQL held.
+ */
+static void sculpt_harvest_dirty(SculptState *s, uint32_t *dirty)
+{
+    MemoryRegion *mr = host_memory_backend_get_memory(s->backend);
+    uint64_t page = qemu_target_page_size();
+    uint64_t nblocks = s->size / s->block_size;
+    DirtyBitmapSnapshot *snap;
+
+    snap = memory_region_snapshot_and_clear_dirty(mr, 0, s->size,
+                                                  DIRTY_MEMORY_VGA);
+    for (uint64_t b = 0; b < nblocks; b++) {
+        uint64_t off = b * s->block_size;
+        uint32_t n = 0;
+
+        if (memory_region_snapshot_get_dirty(mr, snap, off, s->block_size)) {
+            for (uint64_t p = 0; p < s->block_size; p += page) {
+                n += memory_region_snapshot_get_dirty(mr, snap, off + p,
+                                                      page);
+            }
+        }
+        dirty[b] = n;
+    }
+    g_free(snap);
+}
+
+static void *sculpt_thread(void *opaque)
+{
+    SculptState *s = opaque;
+    SculptTrack *t = s->track;
+    uint64_t nblocks = s->size / s->block_size;
+
+    qemu_mutex_lock(&t->lock);
+    for (;;) {
+        sculpt_vm_signals_t sig;
+        uint64_t t0, t1, c0, c1;
+        char *err = NULL;
+        bool ok;
+
+        while (!t->pending && !t->stop) {
+            qemu_cond_wait(&t->cond, &t->lock);
+        }
+        if (t->stop) {
+            break;
+        }
+        memcpy(t->work_dirty, t->dirty, nblocks * sizeof(uint32_t));
+        sig = t->sig;
+        t0 = t->t0;
+        t1 = t->t1;
+        t->pending = false;
+        qemu_mutex_unlock(&t->lock);
+
+        c0 = sculpt_thread_ns();
+        qemu_mutex_lock(&s->core_lock);
+        ok = !sculpt_core_begin_interval(s->core, t0, &err) &&
+             !sculpt_core_record_dirty(s->core, t->work_dirty, nblocks,
+                                       &err) &&
+             !sculpt_core_record_signals(s->core, &sig, &err) &&
+             !sculpt_core_end_interval(s->core, t1, &err);
+        qemu_mutex_unlock(&s->core_lock);
+        if (ok && t->trace &&
+            sculpt_trace_writer_add(t->trace, t1, NULL, NULL, t->work_dirty,
+                                    &sig, nblocks, &err)) {
+            ok = false;
+        }
+        if (!ok) {
+            warn_report_once("sculpt: tracking: %s", err);
+            free(err);
+        }
+        c1 = sculpt_thread_ns();
+        qatomic_add(&s->track_stats.model_ns, c1 - c0);
+        qatomic_inc(&s->track_stats.intervals);
+
+        qemu_mutex_lock(&t->lock);
+    }
+    qemu_mutex_unlock(&t->lock);
+    return NULL;
+}
+
+static void sculpt_track_tick(void *opaque)
+{
+    SculptState *s = opaque;
+    SculptTrack *t = s->track;
+    uint64_t now = get_clock();
+    uint64_t h0 = sculpt_thread_ns();
+    Error *err = NULL;
+
+    timer_mod(t->timer, qemu_clock_get_ms(QEMU_CLOCK_REALTIME) +
+              s->interval_ms);
+    if (!t->logging) {
+        if (!memory_global_dirty_log_start(GLOBAL_DIRTY_SCULPT, &err)) {
+            warn_report_err(err);
+            return;
+        }
+        t->logging = true;
+        /* The first round reads all ones (KVM's INITIALLY_SET, and
+         * ram_block_add marking everything dirty): discard it. */
+        sculpt_harvest_dirty(s, t->dirty);
+        sculpt_signals(t, 0, &t->sig);
+        t->t_begin = now;
+        return;
+    }
+
+    qemu_mutex_lock(&t->lock);
+    if (!t->pending) {
+        sculpt_harvest_dirty(s, t->dirty);
+        sculpt_signals(t, now - t->t_begin, &t->sig);
+        t->t0 = t->t_begin;
+        t->t1 = now;
+        t->pending = true;
+        qemu_cond_signal(&t->cond);
+    }
+    /* else the thread is behind: this interval folds into the next one */
+    qemu_mutex_unlock(&t->lock);
+    t->t_begin = now;
+    s->track_stats.harvest_ns += sculpt_thread_ns() - h0;
+}
+
+bool sculpt_track_start(SculptState *s, Error **errp)
+{
+    uint64_t nblocks = s->size / s->block_size;
+    SculptTrack *t;
+    char *err = NULL;
+
+    if (!s->track_on) {
+        return true;
+    }
+    if (!s->interval_ms) {
+        error_setg(errp, "interval must be at least 1 ms");
+        return false;
+    }
+    t = g_new0(SculptTrack, 1);
+    t->dirty = g_new0(uint32_t, nblocks);
+    t->work_dirty = g_new0(uint32_t, nblocks);
+    if (s->trace_file) {
+        t->trace = sculpt_trace_writer_new(s->trace_file, s->block_size,
+                                           nblocks,
+                                           s->interval_ms * SCALE_MS, &err);
+        if (!t->trace) {
+            error_setg(errp, "trace-file: %s", err);
+            free(err);
+            g_free(t->dirty);
+            g_free(t->work_dirty);
+            g_free(t);
+            return false;
+        }
+    }
+    qemu_mutex_init(&t->lock);
+    qemu_cond_init(&t->cond);
+    s->track = t;
+    qemu_thread_create(&t->thread, "sculpt", sculpt_thread, s,
+                       QEMU_THREAD_JOINABLE);
+    t->timer = timer_new_ms(QEMU_CLOCK_REALTIME, sculpt_track_tick, s);
+    timer_mod(t->timer, qemu_clock_get_ms(QEMU_CLOCK_REALTIME));
+    return true;
+}
+
+void sculpt_track_stop(SculptState *s)
+{
+    SculptTrack *t = s->track;
+    char *err = NULL;
+
+    if (!t) {
+        return;
+    }
+    timer_free(t->timer);
+    qemu_mutex_lock(&t->lock);
+    t->stop = true;
+    qemu_cond_signal(&t->cond);
+    qemu_mutex_unlock(&t->lock);
+    qemu_thread_join(&t->thread);
+    if (t->logging) {
+        memory_global_dirty_log_stop(GLOBAL_DIRTY_SCULPT);
+    }
+    if (t->trace && sculpt_trace_writer_close(t->trace, &err)) {
+        warn_report("sculpt: trace-file: %s", err);
+        free(err);
+    }
+    qemu_cond_destroy(&t->cond);
+    qemu_mutex_destroy(&t->lock);
+    g_free(t->dirty);
+    g_free(t->work_dirty);
+    g_free(t);
+    s->track = NULL;
+}
