@@ -128,6 +128,7 @@ typedef struct SculptUsStats {
     uint64_t unarmed;           /* chunks mapped back untouched */
     uint64_t unarm_hits;        /* chunks found mapped at harvest */
     uint64_t madvise_calls;     /* MADV_DONTNEED calls (batched) */
+    bool batched;               /* the last arm used process_madvise() */
     uint64_t madvise_errors;
     uint64_t arm_ns;            /* wall time in sculpt_us_arm_interval() */
     uint64_t madvise_ns;        /* ... of which in madvise */

@@ -1,0 +1,90 @@
+#!/usr/bin/python3
+"""Tracking cost: host CPU and guest slowdown, tracking on against off.
+
+For each tracking setting, boots the 1 GiB test guest (TCG here) running
+field.md's phases workload (six 96 MiB regions, random 8-byte
+read-modify-writes) in repeated pairs: once without tracking, once with a
+sculpt object tracking (track=on, the setting's interval), alternating
+which goes first.  Reports:
+  - host CPU of tracking: the main loop reading the dirty log plus the
+    sculpt thread's model time (thread CPU clocks, from query-sculpt-stats)
+    as % of one core over the workload's run;
+  - guest throughput with tracking / without, per pair, and the spread.
+Usage: bench/tracking/dirty-log-bench.py [--pairs N] [--ops N]
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)),
+                                "..", "..", "tests", "sculpt"))
+import sculptlib  # noqa: E402
+
+SETTINGS = [("default (interval=1000 ms)", 1000),
+            ("aggressive (interval=100 ms)", 100)]
+
+
+def run(interval_ms, args):
+    extra = []
+    if interval_ms:
+        extra = ["-object", "sculpt,id=sc0,memdev=ram0,block-size=64K,"
+                 f"track=on,interval={interval_ms}"]
+    g = sculptlib.Guest(mem_mib=1024, run="phases", args=args, extra=extra,
+                        name="bench")
+    g.echo = False
+    g.launch()
+    cpu = None
+    try:
+        g.wait_for(r"^SCULPT-RUN", timeout=300)
+        t0 = time.monotonic()
+        last = None
+        while True:
+            try:
+                g.wait_for(r"^SCULPT-RESULT ", timeout=1)
+                break
+            except TimeoutError:
+                if interval_ms:
+                    last = g.qmp("query-sculpt-stats")[0]["tracking"]
+        wall = time.monotonic() - t0
+        if interval_ms and last:
+            cpu = (last["harvest-time"] + last["model-time"]) / 1e9 / wall
+        g.wait_exit(timeout=120)
+    finally:
+        g.shutdown()
+    res = g.results()[-1]
+    return float(res["ops_per_s"]), cpu
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--pairs", type=int, default=3)
+    ap.add_argument("--ops", type=int, default=1000000)
+    opts = ap.parse_args()
+    sculptlib.require_guest()
+    args = f"--ops {opts.ops} --cycles 2 --seed 1"
+    print(f"# guest: 1 GiB, accel={sculptlib.pick_accel()}, "
+          f"workload: phases {args}; {opts.pairs} pairs per setting")
+    for label, interval in SETTINGS:
+        ratios, cpus = [], []
+        for i in range(opts.pairs):
+            order = [0, interval] if i % 2 == 0 else [interval, 0]
+            r = {}
+            for iv in order:
+                r[iv] = run(iv, args)
+            ratios.append(r[interval][0] / r[0][0])
+            cpus.append(r[interval][1] * 100)
+            print(f"  {label} pair {i}: off {r[0][0]:.0f} ops/s, on "
+                  f"{r[interval][0]:.0f} ops/s, ratio {ratios[-1]:.4f}, "
+                  f"tracking CPU {cpus[-1]:.3f}% of a core", flush=True)
+        print(f"{label}: throughput on/off median {statistics.median(ratios):.4f}"
+              f" [min {min(ratios):.4f} .. max {max(ratios):.4f}], "
+              f"slowdown {(1 - statistics.median(ratios)) * 100:.2f}%; "
+              f"tracking CPU median {statistics.median(cpus):.3f}% of a core "
+              f"[{min(cpus):.3f} .. {max(cpus):.3f}]", flush=True)
+
+
+if __name__ == "__main__":
+    main()
