@@ -43,6 +43,7 @@ struct SculptState {
     uint64_t cold_size;
     uint32_t max_pause_us;
     bool track_on;                  /* property "track" */
+    bool access_sampling;           /* property "access-sampling" */
     uint32_t interval_ms;
     char *trace_file;
 
@@ -117,6 +118,7 @@ uint64_t sculpt_pause_percentile(SculptState *s, unsigned pct);
 /* sculpt-track.c */
 bool sculpt_track_start(SculptState *s, Error **errp);
 void sculpt_track_stop(SculptState *s);
+void sculpt_track_remapped(SculptState *s, uint64_t off, uint64_t len);
 
 static inline bool sculpt_is_sculpted(SculptState *s)
 {

@@ -603,6 +603,8 @@ static bool sculpt_move_run(SculptState *s, SculptRun *r, SculptHmLoc *src,
     for (uint64_t i = 0; i < r->n; i++) {
         src[i] = sculpt_loc(s, r->first + i);
     }
+    /* The remap drops the range's userfaultfd registration: redo later. */
+    sculpt_track_remapped(s, r->first * s->block_size, r->n * s->block_size);
     if (sculpt_hm_move_run(&mv, &res, err, sizeof(err))) {
         if (res.where == SCULPT_HM_AT_DST) {
             /* Data complete at dst, the sources untouched: keep dst. */

@@ -487,6 +487,18 @@ SCULPT_STR_PROP(cold_tier, "cold-tier")
 SCULPT_STR_PROP(cold_dir, "cold-dir")
 SCULPT_STR_PROP(trace_file, "trace-file")
 
+static bool sculpt_get_access_sampling(Object *obj, Error **errp)
+{
+    return SCULPT(obj)->access_sampling;
+}
+
+static void sculpt_set_access_sampling(Object *obj, bool value, Error **errp)
+{
+    if (sculpt_check_settable(obj, "access-sampling", errp)) {
+        SCULPT(obj)->access_sampling = value;
+    }
+}
+
 static bool sculpt_get_track(Object *obj, Error **errp)
 {
     return SCULPT(obj)->track_on;
@@ -624,6 +636,11 @@ static void sculpt_class_init(ObjectClass *oc, void *data)
                                    sculpt_set_track);
     object_class_property_set_description(oc, "track",
         "track which blocks are used and predict (default off)");
+    object_class_property_add_bool(oc, "access-sampling",
+                                   sculpt_get_access_sampling,
+                                   sculpt_set_access_sampling);
+    object_class_property_set_description(oc, "access-sampling",
+        "with track=on, also sample reads through userfaultfd (default off)");
     object_class_property_add(oc, "interval", "uint32", sculpt_get_u32,
                               sculpt_set_u32, NULL,
                               (void *)offsetof(SculptState, interval_ms));

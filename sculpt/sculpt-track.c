@@ -12,7 +12,11 @@
  *   - VM signals: vCPU busy time (thread CPU clocks), block I/O bytes (QEMU's
  *     block accounting), host minor/major faults (getrusage).  Network bytes
  *     are not counted yet (QEMU keeps no per-NIC counters).
- * and hands them to the sculpt thread, which feeds the C++ core
+ * and hands them to the sculpt thread.  Reads (which the dirty log never
+ * sees) and writes are also sampled, DAMON-style, through userfaultfd minor
+ * faults on the shmem mapping (uffd-sample.c, property access-sampling);
+ * where userfaultfd is not available sculpt says so and runs on the dirty
+ * log alone.  The sculpt thread feeds it all to the C++ core
  * (begin_interval, record_*, end_interval: train, then predict) and, when
  * asked, appends the interval to a trace file for offline replay.
  *
@@ -34,6 +38,7 @@
 #include "hw/core/cpu.h"
 #include "system/block-backend.h"
 #include "sculpt-int.h"
+#include "uffd-sample.h"
 #include "trace.h"
 
 struct SculptTrack {
@@ -53,6 +58,12 @@ struct SculptTrack {
     QemuThread thread;
     uint32_t *work_dirty;
     sculpt_trace_writer_t *trace;
+    SculptUs *us;               /* access sampler, or NULL */
+    uint32_t *access;
+    uint8_t *sampled;
+    bool armed;
+    uint64_t seed;
+    GArray *reregister;         /* under lock: ranges remapped, {off, len} */
 
     /* Previous counters, for the per-interval signals */
     uint64_t prev_vcpu_ns, prev_io_bytes, prev_minflt, prev_majflt;
@@ -153,6 +164,38 @@ static void sculpt_harvest_dirty(SculptState *s, uint32_t *dirty)
     g_free(snap);
 }
 
+/* End the sampled interval: t->access, t->sampled.  Sculpt thread. */
+static bool sculpt_sample_harvest(SculptTrack *t, uint64_t nblocks)
+{
+    char err[256];
+
+    t->armed = false;
+    if (sculpt_us_harvest(t->us, t->access, t->sampled, err, sizeof(err))) {
+        warn_report_once("sculpt: access sampling: %s", err);
+        return false;
+    }
+    return true;
+}
+
+/*
+ * The mover remapped [off, off+len) of guest RAM: forget its samples now
+ * (lock-free, inside the pause) and have the sculpt thread register it
+ * again after the pause.  Main loop.
+ */
+void sculpt_track_remapped(SculptState *s, uint64_t off, uint64_t len)
+{
+    SculptTrack *t = s->track;
+    uint64_t r[2] = { off, len };
+
+    if (!t || !t->us) {
+        return;
+    }
+    sculpt_us_invalidate(t->us, off, len);
+    qemu_mutex_lock(&t->lock);
+    g_array_append_vals(t->reregister, r, 1);
+    qemu_mutex_unlock(&t->lock);
+}
+
 static void *sculpt_thread(void *opaque)
 {
     SculptState *s = opaque;
@@ -164,7 +207,9 @@ static void *sculpt_thread(void *opaque)
         sculpt_vm_signals_t sig;
         uint64_t t0, t1, c0, c1;
         char *err = NULL;
-        bool ok;
+        char ebuf[256];
+        GArray *remapped;
+        bool ok, have_access;
 
         while (!t->pending && !t->stop) {
             qemu_cond_wait(&t->cond, &t->lock);
@@ -177,20 +222,48 @@ static void *sculpt_thread(void *opaque)
         t0 = t->t0;
         t1 = t->t1;
         t->pending = false;
+        remapped = t->reregister;
+        t->reregister = g_array_new(false, false, sizeof(uint64_t) * 2);
         qemu_mutex_unlock(&t->lock);
 
         c0 = sculpt_thread_ns();
+        have_access = t->us && t->armed &&
+                      sculpt_sample_harvest(t, nblocks);
+        /* Ranges the mover remapped lost their registration: redo it. */
+        for (guint i = 0; t->us && i < remapped->len; i++) {
+            uint64_t *r = &g_array_index(remapped, uint64_t, i * 2);
+
+            if (sculpt_us_reregister(t->us, r[0], r[1], SCULPT_US_POPULATE,
+                                     ebuf, sizeof(ebuf))) {
+                warn_report_once("sculpt: access sampling: %s", ebuf);
+            }
+        }
+        g_array_free(remapped, true);
+
         qemu_mutex_lock(&s->core_lock);
         ok = !sculpt_core_begin_interval(s->core, t0, &err) &&
+             (!have_access ||
+              !sculpt_core_record_access(s->core, t->access, t->sampled,
+                                         nblocks, &err)) &&
              !sculpt_core_record_dirty(s->core, t->work_dirty, nblocks,
                                        &err) &&
              !sculpt_core_record_signals(s->core, &sig, &err) &&
              !sculpt_core_end_interval(s->core, t1, &err);
         qemu_mutex_unlock(&s->core_lock);
         if (ok && t->trace &&
-            sculpt_trace_writer_add(t->trace, t1, NULL, NULL, t->work_dirty,
-                                    &sig, nblocks, &err)) {
+            sculpt_trace_writer_add(t->trace, t1,
+                                    have_access ? t->access : NULL,
+                                    have_access ? t->sampled : NULL,
+                                    t->work_dirty, &sig, nblocks, &err)) {
             ok = false;
+        }
+        /* Samples for the interval that has begun. */
+        if (t->us) {
+            t->armed = !sculpt_us_arm_interval(t->us, t1, t->seed++, ebuf,
+                                               sizeof(ebuf));
+            if (!t->armed) {
+                warn_report_once("sculpt: access sampling: %s", ebuf);
+            }
         }
         if (!ok) {
             warn_report_once("sculpt: tracking: %s", err);
@@ -274,6 +347,31 @@ bool sculpt_track_start(SculptState *s, Error **errp)
             return false;
         }
     }
+    t->reregister = g_array_new(false, false, sizeof(uint64_t) * 2);
+    if (s->access_sampling) {
+        SculptUsConfig cfg = {
+            .host = s->host,
+            .size = s->size,
+            .block_size = s->block_size,
+            .flags = SCULPT_US_POPULATE,
+        };
+        char ebuf[256];
+
+        if (sculpt_us_new(&t->us, &cfg, ebuf, sizeof(ebuf)) ||
+            sculpt_us_start(t->us, ebuf, sizeof(ebuf))) {
+            warn_report("sculpt '%s': %s",
+                        object_get_canonical_path_component(OBJECT(s)),
+                        ebuf);
+            if (t->us) {
+                sculpt_us_free(t->us);
+                t->us = NULL;
+            }
+        } else {
+            t->access = g_new0(uint32_t, nblocks);
+            t->sampled = g_new0(uint8_t, nblocks);
+            t->seed = 0x5c0;
+        }
+    }
     qemu_mutex_init(&t->lock);
     qemu_cond_init(&t->cond);
     s->track = t;
@@ -298,6 +396,13 @@ void sculpt_track_stop(SculptState *s)
     qemu_cond_signal(&t->cond);
     qemu_mutex_unlock(&t->lock);
     qemu_thread_join(&t->thread);
+    if (t->us) {
+        sculpt_us_stop(t->us);
+        sculpt_us_free(t->us);
+    }
+    g_free(t->access);
+    g_free(t->sampled);
+    g_array_free(t->reregister, true);
     if (t->logging) {
         memory_global_dirty_log_stop(GLOBAL_DIRTY_SCULPT);
     }
