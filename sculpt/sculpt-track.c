@@ -37,6 +37,7 @@
 #include "exec/target_page.h"
 #include "hw/core/cpu.h"
 #include "system/block-backend.h"
+#include "system/system.h"
 #include "sculpt-int.h"
 #include "uffd-sample.h"
 #include "trace.h"
@@ -64,6 +65,10 @@ struct SculptTrack {
     bool armed;
     uint64_t seed;
     GArray *reregister;         /* under lock: ranges remapped, {off, len} */
+    QemuMutex trace_lock;       /* the trace writer: thread and exit */
+    uint32_t *zero_counts;
+    uint8_t *zero_sampled;
+    Notifier exit;              /* closes the trace file when QEMU exits */
 
     /* Previous counters, for the per-interval signals */
     uint64_t prev_vcpu_ns, prev_io_bytes, prev_minflt, prev_majflt;
@@ -250,13 +255,17 @@ static void *sculpt_thread(void *opaque)
              !sculpt_core_record_signals(s->core, &sig, &err) &&
              !sculpt_core_end_interval(s->core, t1, &err);
         qemu_mutex_unlock(&s->core_lock);
+        /* Without sampling no block was watched: zero counts, sampled 0. */
+        qemu_mutex_lock(&t->trace_lock);
         if (ok && t->trace &&
             sculpt_trace_writer_add(t->trace, t1,
-                                    have_access ? t->access : NULL,
-                                    have_access ? t->sampled : NULL,
+                                    have_access ? t->access : t->zero_counts,
+                                    have_access ? t->sampled :
+                                    t->zero_sampled,
                                     t->work_dirty, &sig, nblocks, &err)) {
             ok = false;
         }
+        qemu_mutex_unlock(&t->trace_lock);
         /* Samples for the interval that has begun. */
         if (t->us) {
             t->armed = !sculpt_us_arm_interval(t->us, t1, t->seed++, ebuf,
@@ -318,6 +327,21 @@ static void sculpt_track_tick(void *opaque)
     s->track_stats.harvest_ns += sculpt_thread_ns() - h0;
 }
 
+/* QEMU exits without finalizing objects: write the trace out now. */
+static void sculpt_track_exit(Notifier *n, void *data)
+{
+    SculptTrack *t = container_of(n, SculptTrack, exit);
+    char *err = NULL;
+
+    qemu_mutex_lock(&t->trace_lock);
+    if (t->trace && sculpt_trace_writer_close(t->trace, &err)) {
+        fprintf(stderr, "sculpt: trace-file: %s\n", err);
+        free(err);
+    }
+    t->trace = NULL;
+    qemu_mutex_unlock(&t->trace_lock);
+}
+
 bool sculpt_track_start(SculptState *s, Error **errp)
 {
     uint64_t nblocks = s->size / s->block_size;
@@ -348,6 +372,13 @@ bool sculpt_track_start(SculptState *s, Error **errp)
         }
     }
     t->reregister = g_array_new(false, false, sizeof(uint64_t) * 2);
+    t->zero_counts = g_new0(uint32_t, nblocks);
+    t->zero_sampled = g_new0(uint8_t, nblocks);
+    qemu_mutex_init(&t->trace_lock);
+    if (t->trace) {
+        t->exit.notify = sculpt_track_exit;
+        qemu_add_exit_notifier(&t->exit);
+    }
     if (s->access_sampling) {
         SculptUsConfig cfg = {
             .host = s->host,
@@ -406,10 +437,16 @@ void sculpt_track_stop(SculptState *s)
     if (t->logging) {
         memory_global_dirty_log_stop(GLOBAL_DIRTY_SCULPT);
     }
+    if (t->exit.notify) {
+        qemu_remove_exit_notifier(&t->exit);
+    }
     if (t->trace && sculpt_trace_writer_close(t->trace, &err)) {
         warn_report("sculpt: trace-file: %s", err);
         free(err);
     }
+    qemu_mutex_destroy(&t->trace_lock);
+    g_free(t->zero_counts);
+    g_free(t->zero_sampled);
     qemu_cond_destroy(&t->cond);
     qemu_mutex_destroy(&t->lock);
     g_free(t->dirty);
