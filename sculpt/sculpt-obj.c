@@ -201,6 +201,15 @@ static bool sculpt_setup_tiers(SculptState *s, Error **errp)
                                 errp)) {
             return false;
         }
+        /* Huge pages can only be mapped at huge-page aligned addresses. */
+        if ((uintptr_t)s->host % s->pools[SCULPT_TIER_HOT].page_size) {
+            error_setg(errp, "hot-pool=%s needs guest RAM at a host address "
+                       "aligned to %" PRIu64 " KiB, but memdev '%s' is "
+                       "mapped at %p; use hot-pool=thp", s->hot_pool,
+                       s->pools[SCULPT_TIER_HOT].page_size / KiB,
+                       s->memdev_id, s->host);
+            return false;
+        }
     }
     if (s->cold_tier && !g_str_equal(s->cold_tier, "none")) {
         if (!sculpt_pool_kind(s->cold_tier, false, &kind, errp)) {
