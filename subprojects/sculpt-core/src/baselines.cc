@@ -77,8 +77,10 @@ StatusOr<std::unique_ptr<Predictor>> NewPredictor(std::string_view name,
   if (name == "learned+prefetch") {
     return NewLearnedPredictor(o.nblocks, o.seed, true);
   }
+  if (name == "guarded") return NewGuardedPredictor(o.nblocks, o.seed);
   return Status::Invalid("unknown policy '" + std::string(name) +
-                         "'; valid: recency, ewma, learned, learned+prefetch");
+                         "'; valid: recency, ewma, learned, learned+prefetch, "
+                         "guarded");
 }
 
 }  // namespace sculpt

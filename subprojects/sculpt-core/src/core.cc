@@ -97,7 +97,7 @@ StatusOr<std::unique_ptr<Core>> Core::Create(const CoreConfig& c) {
   if (!s.ok()) return s;
   uint32_t n = static_cast<uint32_t>(c.guest_bytes / c.block_size);
   std::unique_ptr<Core> core(new Core(c, n));
-  auto p = NewPredictor("learned+prefetch", {n, c.seed});
+  auto p = NewPredictor("guarded", {n, c.seed});
   if (!p.ok()) return p.status();
   core->pred_ = std::move(p.value());
   return core;

@@ -40,7 +40,7 @@ class Predictor {
 
 // The policy names, in the order tools list them.
 inline constexpr const char* kPolicyNames[] = {"recency", "ewma", "learned",
-                                               "learned+prefetch"};
+                                               "learned+prefetch", "guarded"};
 
 struct PredictorOptions {
   uint32_t nblocks = 0;
@@ -56,6 +56,9 @@ std::unique_ptr<Predictor> NewRecencyPredictor(uint32_t nblocks);
 std::unique_ptr<Predictor> NewEwmaPredictor(uint32_t nblocks);
 std::unique_ptr<Predictor> NewLearnedPredictor(uint32_t nblocks, uint64_t seed,
                                                bool prefetch);
+// learned+prefetch, recency and EWMA side by side; serves the best recent.
+std::unique_ptr<Predictor> NewGuardedPredictor(uint32_t nblocks,
+                                               uint64_t seed);
 
 }  // namespace sculpt
 

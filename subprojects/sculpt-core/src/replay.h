@@ -64,6 +64,7 @@ struct ReplayResult {
 
 inline constexpr const char* kReplayPolicies[] = {"recency", "ewma",
                                                   "learned", "learned+prefetch",
+                                                  "guarded",
                                                   "belady",  "belady-budget"};
 
 StatusOr<ReplayResult> Replay(const Trace& t, std::string_view policy,

@@ -115,7 +115,7 @@ static void test_core(void)
     CHECK(sculpt_core_tier_bytes(c, SCULPT_TIER_HOT) == 0);
     CHECK(sculpt_core_tier_bytes(c, (sculpt_tier)7) == 0);
     CHECK(sculpt_core_mapping_count(c) == 1);
-    CHECK(strcmp(sculpt_core_policy(c), "learned+prefetch") == 0);
+    CHECK(strcmp(sculpt_core_policy(c), "guarded") == 0);
 
     /* Protocol errors. */
     memset(counts, 0, sizeof(counts));

@@ -107,5 +107,24 @@ TEST(Replay, RejectsBadArguments) {
   EXPECT_FALSE(Replay(t, "oracle", m, 1).ok());
 }
 
+// The guarded policy never falls far behind the best baseline: it serves
+// whichever of the model and the baselines did best recently.
+TEST(Replay, GuardedKeepsUpWithTheBestBaseline) {
+  for (const char* trace : {"phase-shift", "recurring-4", "zipf-small"}) {
+    auto t = GenerateTrace(trace, 0.25);
+    ASSERT_TRUE(t.ok());
+    TierModel m;
+    m.capacity_fraction = 0.05;
+    m.move_budget = t->header.nblocks / 10;
+    auto g = Replay(*t, "guarded", m, 1);
+    auto rec = Replay(*t, "recency", m, 1);
+    auto ew = Replay(*t, "ewma", m, 1);
+    ASSERT_TRUE(g.ok() && rec.ok() && ew.ok());
+    double best = std::max(rec->hit_ratio(), ew->hit_ratio());
+    EXPECT_GE(g->hit_ratio(), best - 0.03) << trace;
+  }
+}
+
 }  // namespace
 }  // namespace sculpt
+

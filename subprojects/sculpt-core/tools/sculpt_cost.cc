@@ -25,7 +25,7 @@ int main(int argc, char** argv) {
   uint32_t n = 262144;
   int intervals = 40;
   std::vector<std::string> policies = {"recency", "ewma", "learned",
-                                       "learned+prefetch"};
+                                       "learned+prefetch", "guarded"};
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     if (a == "--blocks") {

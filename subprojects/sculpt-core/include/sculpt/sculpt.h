@@ -70,7 +70,8 @@ int sculpt_core_config_check(const sculpt_core_config_t *cfg, char **errptr);
  * Create a core for one VM's RAM block; NULL and *errptr on bad config.
  * Every block starts in SCULPT_TIER_BASE at slot == its own index; the HOT
  * and COLD tiers start with capacity 0 (see sculpt_core_tier_set_capacity).
- * The policy starts as "learned+prefetch".
+ * The policy starts as "guarded": learned+prefetch, with recency and EWMA
+ * as a safety net.
  * OWNERSHIP: the caller frees the handle with sculpt_core_free().
  */
 sculpt_core_t *sculpt_core_new(const sculpt_core_config_t *cfg,
@@ -302,8 +303,9 @@ int sculpt_core_move_failed(sculpt_core_t *core, uint64_t id, char **errptr);
  */
 
 /*
- * Select the predictor by name: "recency", "ewma", "learned" or
- * "learned+prefetch".  The access history is kept; the model starts fresh.
+ * Select the predictor by name: "recency", "ewma", "learned",
+ * "learned+prefetch" or "guarded".  The access history is kept; the model
+ * starts fresh.
  * ERRORS: unknown name (the message lists the valid ones).
  */
 int sculpt_core_set_policy(sculpt_core_t *core, const char *name,
