@@ -19,6 +19,7 @@
 
 #define _GNU_SOURCE
 #include "hostmem.h"
+#include "tap.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -36,7 +37,6 @@
 #define MAX_POOLS   8
 #define MPOL_BIND_  2
 
-static int n_pass, n_fail, n_skip, n_test;
 static char err[512];
 
 static uint64_t bs, nblk;
@@ -53,51 +53,6 @@ static const char *tiny_dir;
 static SculptHmVmaAttrs attrs = {
     .dontdump = true, .dontfork = true, .hugepage = true,
 };
-
-static void ok(bool cond, const char *fmt, ...)
-{
-    va_list ap;
-
-    n_test++;
-    printf("%s %d - ", cond ? "ok" : "not ok", n_test);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-    fflush(stdout);
-    if (cond) {
-        n_pass++;
-    } else {
-        n_fail++;
-    }
-}
-
-static void skip(const char *fmt, ...)
-{
-    va_list ap;
-
-    n_test++;
-    n_skip++;
-    printf("ok %d # SKIP ", n_test);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-    fflush(stdout);
-}
-
-static void on_sigbus(int sig, siginfo_t *si, void *uc)
-{
-    char msg[128];
-    int len = snprintf(msg, sizeof(msg), "not ok - SIG%s at %p: a guest "
-                       "access faulted\n", sig == SIGBUS ? "BUS" : "SEGV",
-                       si->si_addr);
-
-    if (write(2, msg, len) < 0) {
-        /* nothing more to do */
-    }
-    _exit(2);
-}
 
 static uint64_t rnd(void)
 {

@@ -23,6 +23,7 @@
 
 #define _GNU_SOURCE
 #include "uffd-sample.h"
+#include "tap.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -50,7 +51,6 @@
 #define NWORKERS    2
 #define MAX_RUNS    4
 
-static int n_pass, n_fail, n_skip, n_test;
 static char err[512];
 static uint8_t *guest;
 static int guest_fd;
@@ -74,51 +74,6 @@ static _Atomic int w_stop, w_pause, w_parked;
 static _Atomic uint64_t w_bad, w_passes;
 static int w_mode;
 static bool w_sparse;
-
-static void ok(bool cond, const char *fmt, ...)
-{
-    va_list ap;
-
-    n_test++;
-    printf("%s %d - ", cond ? "ok" : "not ok", n_test);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-    fflush(stdout);
-    if (cond) {
-        n_pass++;
-    } else {
-        n_fail++;
-    }
-}
-
-static void skip(const char *fmt, ...)
-{
-    va_list ap;
-
-    n_test++;
-    n_skip++;
-    printf("ok %d # SKIP ", n_test);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-    fflush(stdout);
-}
-
-static void on_sigbus(int sig, siginfo_t *si, void *uc)
-{
-    char msg[128];
-    int len = snprintf(msg, sizeof(msg), "not ok - SIG%s at %p: a guest "
-                       "access faulted\n", sig == SIGBUS ? "BUS" : "SEGV",
-                       si->si_addr);
-
-    if (write(2, msg, len) < 0) {
-        /* nothing more to do */
-    }
-    _exit(2);
-}
 
 static inline uint64_t pat(uint64_t off, uint32_t g)
 {
