@@ -701,6 +701,97 @@ static void test_fault_tiny_tmpfs(void)
     g_rand_free(mt.rand);
 }
 
+/* Write (@verify false) or check the pattern of @gen over [start, end). */
+static void hp_pattern(QTestState *qts, uint64_t start, uint64_t end,
+                       uint64_t gen, bool verify)
+{
+    uint64_t buf[64 * 1024 / 8], got[64 * 1024 / 8];
+
+    for (uint64_t off = start; off < end; off += sizeof(buf)) {
+        for (size_t i = 0; i < G_N_ELEMENTS(buf); i++) {
+            buf[i] = splitmix64((off / 8 + i) ^ (gen << 40));
+        }
+        if (!verify) {
+            qtest_bufwrite(qts, off, buf, sizeof(buf));
+            continue;
+        }
+        qtest_bufread(qts, off, got, sizeof(got));
+        if (memcmp(buf, got, sizeof(buf))) {
+            g_test_message("guest RAM differs in 0x%" PRIx64 "+64K", off);
+            g_assert_not_reached();
+        }
+    }
+}
+
+/* Write @value to a /proc file (g_file_set_contents renames: not here). */
+static bool write_proc(const char *path, const char *value)
+{
+    FILE *f = fopen(path, "w");
+    bool ok;
+
+    if (!f) {
+        return false;
+    }
+    ok = fputs(value, f) >= 0;
+    return (fclose(f) == 0) && ok;
+}
+
+/* A hugetlb hot pool: 2 MiB blocks into reserved huge pages and back. */
+static void test_move_hugetlb(void)
+{
+    const char *nr = "/proc/sys/vm/nr_hugepages";
+    g_autofree char *old = NULL;
+    g_autofree char *want = NULL;
+    QTestState *qts;
+    QDict *ev;
+    int n;
+    QDict *st;
+
+    if (!g_file_get_contents(nr, &old, NULL, NULL)) {
+        g_test_skip("no /proc/sys/vm/nr_hugepages");
+        return;
+    }
+    want = g_strdup_printf("%d\n", atoi(old) + 8);
+    if (!write_proc(nr, want)) {
+        g_test_skip("cannot reserve huge pages (needs root)");
+        return;
+    }
+    qts = qtest_init("-m 32M -machine pc,memory-backend=ram0 "
+                     "-object memory-backend-memfd,id=ram0,size=32M,share=on "
+                     "-object sculpt,id=sc0,memdev=ram0,block-size=2M,"
+                     "hot-pool=hugetlb,hot-size=8M");
+    /* Blocks 2-15 (4-32 MiB): clear of the PC's legacy holes. */
+    hp_pattern(qts, 4 << 20, 32 << 20, 1, false);
+    qtest_qmp_assert_success(qts, "{ 'execute': 'sculpt-pool', 'arguments':"
+                             " { 'id': 'sc0', 'type': 'move', 'tier': 'hot',"
+                             " 'blocks': [ { 'first': 4, 'count': 4 } ] } }");
+    ev = qtest_qmp_eventwait_ref(qts, "SCULPT_POOL_COMPLETED");
+    g_assert_cmpint(qdict_get_int(qdict_get_qdict(ev, "data"), "failures"),
+                    ==, 0);
+    g_assert_cmpint(qdict_get_int(qdict_get_qdict(ev, "data"), "blocks"),
+                    ==, 4);
+    qobject_unref(ev);
+    hp_pattern(qts, 4 << 20, 32 << 20, 1, true);
+    st = sculpt_stats_first(qts, &n);
+    g_assert_cmpint(qdict_get_int(st, "blocks-moved"), ==, 4);
+    qobject_unref(st);
+
+    /* Write into the huge pages, then bring the blocks home. */
+    hp_pattern(qts, 8 << 20, 16 << 20, 2, false);
+    qtest_qmp_assert_success(qts, "{ 'execute': 'sculpt-pool', 'arguments':"
+                             " { 'id': 'sc0', 'type': 'move', 'tier': 'base',"
+                             " 'blocks': [ { 'first': 4, 'count': 4 } ] } }");
+    ev = qtest_qmp_eventwait_ref(qts, "SCULPT_POOL_COMPLETED");
+    g_assert_cmpint(qdict_get_int(qdict_get_qdict(ev, "data"), "failures"),
+                    ==, 0);
+    qobject_unref(ev);
+    hp_pattern(qts, 4 << 20, 8 << 20, 1, true);
+    hp_pattern(qts, 8 << 20, 16 << 20, 2, true);
+    hp_pattern(qts, 16 << 20, 32 << 20, 1, true);
+    qtest_quit(qts);
+    g_assert_true(write_proc(nr, old));
+}
+
 /* Moves wait while a migration runs, and finish once it is over. */
 static void test_hold_migration(void)
 {
@@ -845,6 +936,7 @@ int main(int argc, char **argv)
     qtest_add_func("/sculpt/cmdline-errors", test_cmdline_errors);
     qtest_add_func("/sculpt/move/tiers", test_move_tiers);
     qtest_add_func("/sculpt/move/random", test_move_random);
+    qtest_add_func("/sculpt/move/hugetlb", test_move_hugetlb);
     qtest_add_func("/sculpt/fault/mmap", test_fault_mmap);
     qtest_add_func("/sculpt/fault/tiny-tmpfs", test_fault_tiny_tmpfs);
     qtest_add_func("/sculpt/refusals", test_refusals);
