@@ -33,6 +33,7 @@
  */
 
 #include "qemu/osdep.h"
+#include <math.h>
 #include "qemu/cutils.h"
 #include "qemu/units.h"
 #include "qemu/main-loop.h"
@@ -476,12 +477,18 @@ SculptPoolPlan *qmp_sculpt_pool(const char *id, SculptPoolOperation type,
                                    to, has_dry_run && dry_run, errp);
         }
     } else if (type == SCULPT_POOL_OPERATION_PREFETCH) {
-        /* Window: the model predicts the next interval; use it as is. */
-        g_autoptr(GArray) chosen = sculpt_choose(s, to, true, UINT64_MAX,
-                                                 true, 0.5f);
+        /*
+         * The model gives p, the chance a block is touched in the next
+         * interval.  Over a window of k intervals that is 1 - (1 - p)^k;
+         * prefetch the cold blocks where it reaches one half, i.e.
+         * p >= 1 - 0.5^(1/k).
+         */
+        uint32_t ms = has_window ? window : 1000;
+        double k = MAX(1.0, ceil((double)ms / MAX(1, s->interval_ms)));
+        g_autoptr(GArray) chosen =
+            sculpt_choose(s, to, true, UINT64_MAX, true,
+                          (float)(1.0 - pow(0.5, 1.0 / k)));
 
-        (void)has_window;
-        (void)window;
         ok = sculpt_plan_blocks(s, op, chosen, to, has_dry_run && dry_run,
                                 errp);
     } else {
