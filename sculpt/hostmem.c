@@ -13,6 +13,7 @@
 #endif
 
 #include "hostmem.h"
+#include "errbuf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -65,21 +66,6 @@
 
 /* ---------------------------------------------------------------------- */
 /* Errors and fault injection                                              */
-
-static void hm_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void hm_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!err || !errlen) {
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static struct {
     unsigned nth[SCULPT_HM_SYS__MAX];
@@ -323,7 +309,7 @@ static int hm_reserve(SculptHmPool *pool, uint64_t first, uint64_t n,
     if (pool->kind == SCULPT_HM_HUGETLB) {
         uint64_t hp = pool->page_size;
 
-        hm_err(err, errlen, "fallocate of %llu MiB on the hugetlb pool "
+        sculpt_errf(err, errlen, "fallocate of %llu MiB on the hugetlb pool "
                "failed: %s; it needs %" PRIu64 " free huge pages of %"
                PRIu64 " kB, %" PRIu64 " are free: raise vm.nr_hugepages "
                "(/proc/sys/vm/nr_hugepages)", MiB(len), strerror(e),
@@ -332,7 +318,7 @@ static int hm_reserve(SculptHmPool *pool, uint64_t first, uint64_t n,
         return e == ENOSPC ? -ENOMEM : -e;
     }
     if (e == EOPNOTSUPP) {
-        hm_err(err, errlen, "fallocate of %llu MiB in the cold file "
+        sculpt_errf(err, errlen, "fallocate of %llu MiB in the cold file "
                "failed: %s: this filesystem cannot preallocate, so guest "
                "writes could meet ENOSPC (a SIGBUS); use a directory on "
                "ext4, xfs, btrfs or tmpfs", MiB(len), strerror(e));
@@ -343,11 +329,11 @@ static int hm_reserve(SculptHmPool *pool, uint64_t first, uint64_t n,
         if (fstatvfs(pool->fd, &sv) == 0) {
             avail = (unsigned long long)sv.f_bavail * sv.f_frsize;
         }
-        hm_err(err, errlen, "fallocate of %llu KiB in the cold file "
+        sculpt_errf(err, errlen, "fallocate of %llu KiB in the cold file "
                "failed: %s (%llu MiB free on its filesystem)",
                (unsigned long long)len >> 10, strerror(e), MiB(avail));
     } else {
-        hm_err(err, errlen, "fallocate of %llu MiB at offset %llu of the "
+        sculpt_errf(err, errlen, "fallocate of %llu MiB at offset %llu of the "
                "%s pool failed: %s", MiB(len), (unsigned long long)off,
                sculpt_hm_kind_name(pool->kind), strerror(e));
     }
@@ -365,7 +351,7 @@ int sculpt_hm_pool_prefault(SculptHmPool *pool, uint64_t slot, uint64_t n,
     if (hm_madvise(p, len, MADV_POPULATE_WRITE)) {
         int e = errno;
 
-        hm_err(err, errlen, "madvise(MADV_POPULATE_WRITE) of %llu MiB of "
+        sculpt_errf(err, errlen, "madvise(MADV_POPULATE_WRITE) of %llu MiB of "
                "the %s pool window failed: %s", MiB(len),
                sculpt_hm_kind_name(pool->kind), strerror(e));
         return -e;
@@ -387,14 +373,14 @@ static int hm_pool_extend(SculptHmPool *pool, uint64_t add, bool prefault,
     int ret, e;
 
     if (first + add > pool->max_slots) {
-        hm_err(err, errlen, "%s pool: %" PRIu64 " slots requested, the "
+        sculpt_errf(err, errlen, "%s pool: %" PRIu64 " slots requested, the "
                "window reserved %" PRIu64, sculpt_hm_kind_name(pool->kind),
                first + add, pool->max_slots);
         return -ENOSPC;
     }
     if (ftruncate(pool->fd, old_size + len)) {
         e = errno;
-        hm_err(err, errlen, "ftruncate of the %s pool to %llu MiB failed: "
+        sculpt_errf(err, errlen, "ftruncate of the %s pool to %llu MiB failed: "
                "%s", sculpt_hm_kind_name(pool->kind),
                MiB(old_size + len), strerror(e));
         return -e;
@@ -412,7 +398,7 @@ static int hm_pool_extend(SculptHmPool *pool, uint64_t add, bool prefault,
                 pool->fd, old_size);
     if (m == MAP_FAILED) {
         e = errno;
-        hm_err(err, errlen, "mmap of %llu MiB of the %s pool window "
+        sculpt_errf(err, errlen, "mmap of %llu MiB of the %s pool window "
                "failed: %s", MiB(len), sculpt_hm_kind_name(pool->kind),
                strerror(e));
         ret = -e;
@@ -424,7 +410,7 @@ static int hm_pool_extend(SculptHmPool *pool, uint64_t add, bool prefault,
          * "advise" (or always/within_size) */
         if (hm_madvise(p, len, MADV_HUGEPAGE)) {
             e = errno;
-            hm_err(err, errlen, "madvise(MADV_HUGEPAGE) of the THP pool "
+            sculpt_errf(err, errlen, "madvise(MADV_HUGEPAGE) of the THP pool "
                    "window failed: %s", strerror(e));
             ret = -e;
             goto fail_unmap;
@@ -442,7 +428,7 @@ static int hm_pool_extend(SculptHmPool *pool, uint64_t add, bool prefault,
             e = errno;
             hm_read_line("/sys/devices/system/node/online", online,
                          sizeof(online));
-            hm_err(err, errlen, "mbind(MPOL_BIND, node %d) of the NUMA "
+            sculpt_errf(err, errlen, "mbind(MPOL_BIND, node %d) of the NUMA "
                    "pool failed: %s; online nodes: %s", pool->numa_node,
                    strerror(e), online[0] ? online : "unknown");
             ret = -e;
@@ -481,7 +467,7 @@ static int hm_open_cold(const char *dir, char *err, size_t errlen)
     }
     e = errno;
     if (e != EOPNOTSUPP && e != EISDIR && e != EINVAL) {
-        hm_err(err, errlen, "open(O_TMPFILE) in %s for the cold tier "
+        sculpt_errf(err, errlen, "open(O_TMPFILE) in %s for the cold tier "
                "failed: %s", dir, strerror(e));
         return -e;
     }
@@ -489,13 +475,13 @@ static int hm_open_cold(const char *dir, char *err, size_t errlen)
     fd = mkostemp(path, O_CLOEXEC);
     if (fd < 0) {
         e = errno;
-        hm_err(err, errlen, "mkstemp(%s) for the cold tier failed: %s",
+        sculpt_errf(err, errlen, "mkstemp(%s) for the cold tier failed: %s",
                path, strerror(e));
         return -e;
     }
     if (fchmod(fd, 0600) || unlink(path)) {
         e = errno;
-        hm_err(err, errlen, "fchmod/unlink of %s failed: %s", path,
+        sculpt_errf(err, errlen, "fchmod/unlink of %s failed: %s", path,
                strerror(e));
         unlink(path);
         close(fd);
@@ -511,7 +497,7 @@ static int hm_pool_alloc_maps(SculptHmPool *pool, char *err, size_t errlen)
     pool->used = calloc(words, sizeof(uint64_t));
     pool->backed = calloc(words, sizeof(uint64_t));
     if (!pool->used || !pool->backed) {
-        hm_err(err, errlen, "out of memory for the slot bitmaps");
+        sculpt_errf(err, errlen, "out of memory for the slot bitmaps");
         return -ENOMEM;
     }
     return 0;
@@ -531,7 +517,7 @@ static int hm_reserve_window(SculptHmPool *pool, char *err, size_t errlen)
     if (p == MAP_FAILED) {
         int e = errno;
 
-        hm_err(err, errlen, "mmap reserving %llu MiB of address space for "
+        sculpt_errf(err, errlen, "mmap reserving %llu MiB of address space for "
                "the %s pool window failed: %s", MiB(len + align),
                sculpt_hm_kind_name(pool->kind), strerror(e));
         return -e;
@@ -571,41 +557,41 @@ int sculpt_hm_pool_create(SculptHmPool *pool, const SculptHmPoolConfig *cfg,
                       cfg->kind == SCULPT_HM_NUMA);
 
     if (cfg->kind <= SCULPT_HM_HOME || cfg->kind >= SCULPT_HM__MAX) {
-        hm_err(err, errlen, "pool kind %d cannot be created", cfg->kind);
+        sculpt_errf(err, errlen, "pool kind %d cannot be created", cfg->kind);
         return -EINVAL;
     }
     if (bs < SCULPT_HM_MIN_BLOCK || bs > SCULPT_HM_MAX_BLOCK ||
         (bs & (bs - 1))) {
-        hm_err(err, errlen, "block size %" PRIu64 " is not a power of two "
+        sculpt_errf(err, errlen, "block size %" PRIu64 " is not a power of two "
                "between 64 KiB and 1 GiB", bs);
         return -EINVAL;
     }
     if (!cfg->nr_slots) {
-        hm_err(err, errlen, "a pool needs at least one slot");
+        sculpt_errf(err, errlen, "a pool needs at least one slot");
         return -EINVAL;
     }
     if (cfg->kind == SCULPT_HM_NUMA &&
         (cfg->numa_node < 0 || cfg->numa_node >= 64)) {
-        hm_err(err, errlen, "NUMA node %d out of range 0..63",
+        sculpt_errf(err, errlen, "NUMA node %d out of range 0..63",
                cfg->numa_node);
         return -EINVAL;
     }
     if (cfg->kind == SCULPT_HM_HUGETLB) {
         pool->page_size = hm_proc_kb("/proc/meminfo", "Hugepagesize");
         if (!pool->page_size) {
-            hm_err(err, errlen, "no Hugepagesize in /proc/meminfo: this "
+            sculpt_errf(err, errlen, "no Hugepagesize in /proc/meminfo: this "
                    "kernel has no hugetlb support");
             return -EOPNOTSUPP;
         }
         if (bs < pool->page_size) {
-            hm_err(err, errlen, "a hugetlb pool needs blocks of at least "
+            sculpt_errf(err, errlen, "a hugetlb pool needs blocks of at least "
                    "its huge page size (%" PRIu64 " KiB); the block size "
                    "is %" PRIu64 " KiB", pool->page_size >> 10, bs >> 10);
             return -EINVAL;
         }
     }
     if (cfg->kind == SCULPT_HM_COLD_FILE && !cfg->dir) {
-        hm_err(err, errlen, "a cold-file pool needs a directory");
+        sculpt_errf(err, errlen, "a cold-file pool needs a directory");
         return -EINVAL;
     }
 
@@ -625,7 +611,7 @@ int sculpt_hm_pool_create(SculptHmPool *pool, const SculptHmPoolConfig *cfg,
         pool->fd = memfd_create(name, flags);
         if (pool->fd < 0) {
             e = errno;
-            hm_err(err, errlen, "memfd_create(%s%s) for the %s pool "
+            sculpt_errf(err, errlen, "memfd_create(%s%s) for the %s pool "
                    "failed: %s", name,
                    flags & MFD_HUGETLB ? ", MFD_HUGETLB" : "",
                    sculpt_hm_kind_name(cfg->kind), strerror(e));
@@ -718,7 +704,7 @@ int sculpt_hm_pool_wrap(SculptHmPool *pool, int fd, uint64_t fd_base,
     pool->recycle = false;
     if (block_size < SCULPT_HM_MIN_BLOCK || (block_size & (block_size - 1))
         || !nr_blocks) {
-        hm_err(err, errlen, "bad home geometry: %" PRIu64 " blocks of %"
+        sculpt_errf(err, errlen, "bad home geometry: %" PRIu64 " blocks of %"
                PRIu64 " bytes", nr_blocks, block_size);
         return -EINVAL;
     }
@@ -737,7 +723,7 @@ int sculpt_hm_pool_wrap(SculptHmPool *pool, int fd, uint64_t fd_base,
     if (m == MAP_FAILED) {
         int e = errno;
 
-        hm_err(err, errlen, "mmap of the home memfd window (%llu MiB) "
+        sculpt_errf(err, errlen, "mmap of the home memfd window (%llu MiB) "
                "failed: %s", MiB(len), strerror(e));
         ret = -e;
         goto fail;
@@ -763,7 +749,7 @@ int sculpt_hm_pool_grow(SculptHmPool *pool, uint64_t add_slots,
                         char *err, size_t errlen)
 {
     if (pool->kind == SCULPT_HM_HOME) {
-        hm_err(err, errlen, "the home pool cannot grow");
+        sculpt_errf(err, errlen, "the home pool cannot grow");
         return -EINVAL;
     }
     return hm_pool_extend(pool, add_slots, pool->prefault, err, errlen);
@@ -820,7 +806,7 @@ int sculpt_hm_slot_alloc(SculptHmPool *pool, uint64_t n, uint64_t after,
     int ret;
 
     if (!n) {
-        hm_err(err, errlen, "zero slots requested");
+        sculpt_errf(err, errlen, "zero slots requested");
         return -EINVAL;
     }
     if (after != SCULPT_HM_NO_SLOT && after + 1 + n <= pool->nr_slots &&
@@ -840,7 +826,7 @@ int sculpt_hm_slot_alloc(SculptHmPool *pool, uint64_t n, uint64_t after,
         }
     }
     if (s == SCULPT_HM_NO_SLOT) {
-        hm_err(err, errlen, "%s pool: no run of %" PRIu64 " free slots "
+        sculpt_errf(err, errlen, "%s pool: no run of %" PRIu64 " free slots "
                "(%" PRIu64 " of %" PRIu64 " used)",
                sculpt_hm_kind_name(pool->kind), n, pool->nr_used,
                pool->nr_slots);
@@ -858,7 +844,7 @@ int sculpt_hm_slot_claim(SculptHmPool *pool, uint64_t slot, uint64_t n,
 {
     if (!n || slot + n > pool->nr_slots ||
         !hm_range_clear(pool->used, slot, n)) {
-        hm_err(err, errlen, "%s pool: slots %" PRIu64 "+%" PRIu64 " are "
+        sculpt_errf(err, errlen, "%s pool: slots %" PRIu64 "+%" PRIu64 " are "
                "not all free", sculpt_hm_kind_name(pool->kind), slot, n);
         return -EBUSY;
     }
@@ -873,7 +859,7 @@ int sculpt_hm_punch(int fd, uint64_t off, uint64_t len,
                      off, len)) {
         int e = errno;
 
-        hm_err(err, errlen, "fallocate(PUNCH_HOLE) of %llu KiB at offset "
+        sculpt_errf(err, errlen, "fallocate(PUNCH_HOLE) of %llu KiB at offset "
                "%llu of fd %d failed: %s", (unsigned long long)len >> 10,
                (unsigned long long)off, fd, strerror(e));
         return -e;
@@ -887,7 +873,7 @@ int sculpt_hm_slot_release(SculptHmPool *pool, uint64_t slot, uint64_t n,
     int ret = 0;
 
     if (slot + n > pool->nr_slots) {
-        hm_err(err, errlen, "release of slots %" PRIu64 "+%" PRIu64
+        sculpt_errf(err, errlen, "release of slots %" PRIu64 "+%" PRIu64
                " beyond the %s pool", slot, n,
                sculpt_hm_kind_name(pool->kind));
         return -EINVAL;
@@ -986,7 +972,7 @@ static int hm_madv(uint8_t *host, uint64_t len, int advice,
     if (hm_madvise(host, len, advice)) {
         int e = errno;
 
-        hm_err(err, errlen, "madvise(%s) of %llu KiB at %p failed: %s",
+        sculpt_errf(err, errlen, "madvise(%s) of %llu KiB at %p failed: %s",
                hm_madv_name(advice), (unsigned long long)len >> 10,
                (void *)host, strerror(e));
         return -e;
@@ -1047,7 +1033,7 @@ int sculpt_hm_apply_attrs(uint8_t *host, uint64_t len,
                      attrs->mpol_flags)) {
             int e = errno;
 
-            hm_err(err, errlen, "mbind(mode %d, nodes 0x%llx) of %llu KiB "
+            sculpt_errf(err, errlen, "mbind(mode %d, nodes 0x%llx) of %llu KiB "
                    "at %p failed: %s", attrs->mpol_mode,
                    (unsigned long long)attrs->nodemask,
                    (unsigned long long)len >> 10, (void *)host,
@@ -1060,7 +1046,7 @@ int sculpt_hm_apply_attrs(uint8_t *host, uint64_t len,
         if (mlock(host, len)) {
             int e = errno;
 
-            hm_err(err, errlen, "mlock of %llu KiB at %p failed: %s",
+            sculpt_errf(err, errlen, "mlock of %llu KiB at %p failed: %s",
                    (unsigned long long)len >> 10, (void *)host,
                    strerror(e));
             return -e;
@@ -1082,7 +1068,7 @@ static int hm_map_fixed(uint8_t *host, uint64_t len, SculptHmPool *pool,
     if (m == MAP_FAILED) {
         int e = errno;
 
-        hm_err(err, errlen, "mmap(MAP_FIXED) of %llu KiB of the %s pool "
+        sculpt_errf(err, errlen, "mmap(MAP_FIXED) of %llu KiB of the %s pool "
                "(offset %llu) over %p failed: %s",
                (unsigned long long)len >> 10,
                sculpt_hm_kind_name(pool->kind), (unsigned long long)off,
@@ -1179,7 +1165,7 @@ int sculpt_hm_move_run(const SculptHmMove *mv, SculptHmMoveResult *res,
 
     if (!mv->nblocks || !mv->src ||
         mv->dst_slot + mv->nblocks > dst->nr_slots) {
-        hm_err(err, errlen, "bad move: %" PRIu64 " blocks to slot %" PRIu64
+        sculpt_errf(err, errlen, "bad move: %" PRIu64 " blocks to slot %" PRIu64
                " of a %" PRIu64 "-slot %s pool", mv->nblocks, mv->dst_slot,
                dst->nr_slots, sculpt_hm_kind_name(dst->kind));
         return -EINVAL;
@@ -1189,7 +1175,7 @@ int sculpt_hm_move_run(const SculptHmMove *mv, SculptHmMoveResult *res,
      * memory-backend-memfd is page aligned, not block aligned.
      */
     if ((uintptr_t)mv->host % dst->page_size) {
-        hm_err(err, errlen, "guest address %p is not aligned to the %s "
+        sculpt_errf(err, errlen, "guest address %p is not aligned to the %s "
                "pool's page size %" PRIu64, (void *)mv->host,
                sculpt_hm_kind_name(dst->kind), dst->page_size);
         return -EINVAL;
@@ -1201,13 +1187,13 @@ int sculpt_hm_move_run(const SculptHmMove *mv, SculptHmMoveResult *res,
             s->slot >= s->pool->nr_slots ||
             (s->pool == dst && s->slot >= mv->dst_slot &&
              s->slot < mv->dst_slot + mv->nblocks)) {
-            hm_err(err, errlen, "bad source for block %" PRIu64 " of the "
+            sculpt_errf(err, errlen, "bad source for block %" PRIu64 " of the "
                    "run: slot %" PRIu64 " (block sizes must match, the "
                    "run cannot overlap its own sources)", i, s->slot);
             return -EINVAL;
         }
         if (!hm_test(dst->used, mv->dst_slot + i)) {
-            hm_err(err, errlen, "destination slot %" PRIu64 " of the %s "
+            sculpt_errf(err, errlen, "destination slot %" PRIu64 " of the %s "
                    "pool is not allocated", mv->dst_slot + i,
                    sculpt_hm_kind_name(dst->kind));
             return -EINVAL;
@@ -1215,7 +1201,7 @@ int sculpt_hm_move_run(const SculptHmMove *mv, SculptHmMoveResult *res,
     }
     if (mv->attrs && mv->attrs->locked &&
         (dst->kind == SCULPT_HM_COLD_FILE || dst->kind == SCULPT_HM_SWAP)) {
-        hm_err(err, errlen, "refusing to move locked guest RAM "
+        sculpt_errf(err, errlen, "refusing to move locked guest RAM "
                "(mem-lock=on) to the %s tier: locked pages cannot be "
                "paged out", sculpt_hm_kind_name(dst->kind));
         return -EPERM;
@@ -1241,7 +1227,7 @@ int sculpt_hm_move_run(const SculptHmMove *mv, SculptHmMoveResult *res,
             r = hm_restore(mv->host, mv->src, mv->nblocks, mv->attrs,
                            &res->mmaps, err2, sizeof(err2));
             if (r) {
-                hm_err(err, errlen, "remap failed and left a hole, then "
+                sculpt_errf(err, errlen, "remap failed and left a hole, then "
                        "restoring it failed too: %s; the sources are "
                        "intact, NOT released", err2);
                 return r;
@@ -1337,7 +1323,7 @@ int sculpt_hm_cold_release(SculptHmPool *pool, uint8_t *host,
         *still_cached = 0;
     }
     if (pool->kind != SCULPT_HM_COLD_FILE && pool->kind != SCULPT_HM_SWAP) {
-        hm_err(err, errlen, "cold release on a %s pool",
+        sculpt_errf(err, errlen, "cold release on a %s pool",
                sculpt_hm_kind_name(pool->kind));
         return -EINVAL;
     }
@@ -1382,13 +1368,13 @@ int sculpt_hm_cold_release(SculptHmPool *pool, uint8_t *host,
         len = hi - lo;
         if (fdatasync(pool->fd)) {
             e = errno;
-            hm_err(err, errlen, "fdatasync of the cold file failed: %s",
+            sculpt_errf(err, errlen, "fdatasync of the cold file failed: %s",
                    strerror(e));
             return -e;
         }
         e = posix_fadvise(pool->fd, off, len, POSIX_FADV_DONTNEED);
         if (e) {
-            hm_err(err, errlen, "posix_fadvise(DONTNEED) of %llu MiB of "
+            sculpt_errf(err, errlen, "posix_fadvise(DONTNEED) of %llu MiB of "
                    "the cold file failed: %s", MiB(len), strerror(e));
             return -e;
         }
@@ -1402,7 +1388,7 @@ int sculpt_hm_cold_release(SculptHmPool *pool, uint8_t *host,
         *still_cached = cached;
     }
     if (pool->kind == SCULPT_HM_SWAP && cached > 0 && !hm_swap_active()) {
-        hm_err(err, errlen, "MADV_PAGEOUT kept %" PRId64 " pages in DRAM: "
+        sculpt_errf(err, errlen, "MADV_PAGEOUT kept %" PRId64 " pages in DRAM: "
                "no swap is active", cached);
     }
     return 0;
@@ -1481,7 +1467,7 @@ int sculpt_hm_dram(SculptHmPool *const *pools, size_t npools,
         if (fstat(p->fd, &st)) {
             int e = errno;
 
-            hm_err(err, errlen, "fstat of the %s pool fd %d failed: %s",
+            sculpt_errf(err, errlen, "fstat of the %s pool fd %d failed: %s",
                    sculpt_hm_kind_name(p->kind), p->fd, strerror(e));
             return -e;
         }
@@ -1495,7 +1481,7 @@ int sculpt_hm_dram(SculptHmPool *const *pools, size_t npools,
             pages = sculpt_hm_cached_pages(-1, off, len, p->window);
         }
         if (pages < 0) {
-            hm_err(err, errlen, "cachestat and mincore both failed on "
+            sculpt_errf(err, errlen, "cachestat and mincore both failed on "
                    "the %s pool: %s", sculpt_hm_kind_name(p->kind),
                    strerror((int)-pages));
             return (int)pages;

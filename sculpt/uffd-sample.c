@@ -13,6 +13,7 @@
 #endif
 
 #include "uffd-sample.h"
+#include "errbuf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -129,21 +130,6 @@ void sculpt_us_test_deny_uffd(int sys_errno, int dev_errno)
 
 /* ---------------------------------------------------------------------- */
 /* Helpers                                                                 */
-
-static void us_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void us_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!err || !errlen) {
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static uint64_t us_now_ns(void)
 {
@@ -442,9 +428,9 @@ static int us_open_uffd(char *err, size_t errlen)
         }
     }
     if (fd < 0) {
-        us_err(err, errlen, "userfaultfd unavailable: userfaultfd(2): %s%s; "
-               "/dev/userfaultfd: %s; access sampling is off, tracking "
-               "runs on dirty logging alone",
+        sculpt_errf(err, errlen, "userfaultfd unavailable: "
+               "userfaultfd(2): %s%s; /dev/userfaultfd: %s; access "
+               "sampling is off, tracking runs on dirty logging alone",
                strerror(e_sys), e_sys == EPERM ?
                " (vm.unprivileged_userfaultfd=0: needs CAP_SYS_PTRACE)" : "",
                e_dev == EACCES || e_dev == EPERM ?
@@ -457,7 +443,7 @@ static int us_open_uffd(char *err, size_t errlen)
         int e = errno;
 
         close(fd);
-        us_err(err, errlen, "userfaultfd: UFFDIO_API with "
+        sculpt_errf(err, errlen, "userfaultfd: UFFDIO_API with "
                "UFFD_FEATURE_MINOR_SHMEM: %s; access sampling is off, "
                "tracking runs on dirty logging alone", strerror(e));
         return -ENOSYS;
@@ -643,13 +629,13 @@ static int us_register(SculptUs *us, uint64_t off, uint64_t len,
     us_drop_skips(us, off, off + len);
     ret = us_read_vmas(lo, hi, &v, &nv);
     if (ret < 0) {
-        us_err(err, errlen, "/proc/self/maps: %s", strerror(-ret));
+        sculpt_errf(err, errlen, "/proc/self/maps: %s", strerror(-ret));
         return ret;
     }
     cov = calloc(b1 - b0, sizeof(*cov));
     if (!cov) {
         free(v);
-        us_err(err, errlen, "out of memory");
+        sculpt_errf(err, errlen, "out of memory");
         return -ENOMEM;
     }
     us->o.registered_vmas = 0;
@@ -727,7 +713,7 @@ int sculpt_us_reregister(SculptUs *us, uint64_t off, uint64_t len,
     uint64_t end;
 
     if (off >= us->size || !len) {
-        us_err(err, errlen, "reregister: [0x%" PRIx64 ", +0x%" PRIx64
+        sculpt_errf(err, errlen, "reregister: [0x%" PRIx64 ", +0x%" PRIx64
                ") outside the range of 0x%" PRIx64 " bytes", off, len,
                us->size);
         return -EINVAL;
@@ -750,7 +736,7 @@ int sculpt_us_unregister_all(SculptUs *us, char *err, size_t errlen)
     us->o.watched_bytes = 0;
     ret = us_read_vmas(lo, hi, &v, &nv);
     if (ret < 0) {
-        us_err(err, errlen, "/proc/self/maps: %s", strerror(-ret));
+        sculpt_errf(err, errlen, "/proc/self/maps: %s", strerror(-ret));
         return ret;
     }
     for (i = 0; i < nv; i++) {
@@ -782,7 +768,7 @@ int sculpt_us_new(SculptUs **pus, const SculptUsConfig *cfg,
     if (!cfg->host || ((uint64_t)cfg->host & (page - 1)) ||
         !us_pow2(cfg->block_size) || cfg->block_size < page ||
         !cfg->size || cfg->size % cfg->block_size) {
-        us_err(err, errlen, "sampler: host %p, size 0x%" PRIx64 ", block "
+        sculpt_errf(err, errlen, "sampler: host %p, size 0x%" PRIx64 ", block "
                "size 0x%" PRIx64 ": need a page-aligned host, a power-of-"
                "two block size >= the page size dividing size", cfg->host,
                cfg->size, cfg->block_size);
@@ -790,14 +776,14 @@ int sculpt_us_new(SculptUs **pus, const SculptUsConfig *cfg,
     }
     if (cfg->sample_bytes && (!us_pow2(cfg->sample_bytes) ||
         cfg->sample_bytes < page || cfg->sample_bytes > cfg->block_size)) {
-        us_err(err, errlen, "sampler: sample_bytes 0x%" PRIx64 " must be a "
-               "power of two between the page and the block size",
+        sculpt_errf(err, errlen, "sampler: sample_bytes 0x%" PRIx64
+               " must be a power of two between the page and the block size",
                cfg->sample_bytes);
         return -EINVAL;
     }
     us = calloc(1, sizeof(*us));
     if (!us) {
-        us_err(err, errlen, "out of memory");
+        sculpt_errf(err, errlen, "out of memory");
         return -ENOMEM;
     }
     us->cfg = *cfg;
@@ -858,7 +844,7 @@ int sculpt_us_new(SculptUs **pus, const SculptUsConfig *cfg,
     if (!us->st || !us->watch || !us->reg || !us->reg_tmp || !us->samp ||
         !us->iov) {
         sculpt_us_free(us);
-        us_err(err, errlen, "out of memory");
+        sculpt_errf(err, errlen, "out of memory");
         return -ENOMEM;
     }
     /* initial regions: init_regions of equal size */
@@ -894,14 +880,14 @@ int sculpt_us_start(SculptUs *us, char *err, size_t errlen)
     us->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (us->stop_fd < 0) {
         ret = -errno;
-        us_err(err, errlen, "eventfd: %s", strerror(-ret));
+        sculpt_errf(err, errlen, "eventfd: %s", strerror(-ret));
         return ret;
     }
     ret = pthread_create(&us->thread, NULL, us_thread, us);
     if (ret) {
         close(us->stop_fd);
         us->stop_fd = -1;
-        us_err(err, errlen, "pthread_create (fault thread): %s",
+        sculpt_errf(err, errlen, "pthread_create (fault thread): %s",
                strerror(ret));
         return -ret;
     }
@@ -1111,12 +1097,12 @@ int sculpt_us_arm_interval(SculptUs *us, uint64_t now_ns, uint64_t seed,
     uint32_t i, k = us->cfg.samples_per_region, gen;
 
     if (us->armed_now) {
-        us_err(err, errlen, "sampler: the previous interval was not "
+        sculpt_errf(err, errlen, "sampler: the previous interval was not "
                "harvested");
         return -EBUSY;
     }
     if (!us->running) {
-        us_err(err, errlen, "sampler: the fault thread is not running");
+        sculpt_errf(err, errlen, "sampler: the fault thread is not running");
         return -EINVAL;
     }
     us->rng = seed ^ 0x5ca1ab1e0ddba11ULL;
@@ -1220,7 +1206,7 @@ int sculpt_us_harvest(SculptUs *us, uint32_t *counts, uint8_t *sampled,
     bool extra = us->cfg.flags & SCULPT_US_EXTRAPOLATE;
 
     if (!us->armed_now) {
-        us_err(err, errlen, "sampler: no interval is armed");
+        sculpt_errf(err, errlen, "sampler: no interval is armed");
         return -EINVAL;
     }
 
