@@ -1309,9 +1309,9 @@ static void hm_trim_free(SculptHmPool *pool)
     }
 }
 
-int sculpt_hm_cold_release(SculptHmPool *pool, uint8_t *host,
+static int hm_cold_release(SculptHmPool *pool, uint8_t *host,
                            uint64_t slot, uint64_t n, uint64_t *still_cached,
-                           char *err, size_t errlen)
+                           bool range_sync, char *err, size_t errlen)
 {
     uint64_t off = sculpt_hm_slot_offset(pool, slot);
     uint64_t len = n * pool->block_size;
@@ -1366,10 +1366,21 @@ int sculpt_hm_cold_release(SculptHmPool *pool, uint8_t *host,
         }
         off = lo;
         len = hi - lo;
-        if (fdatasync(pool->fd)) {
+        /*
+         * Dirty pages cannot be dropped: write them out first.  A range
+         * sync is enough for that (the file is not meant to survive us);
+         * the whole-file fdatasync also settles the preallocated extents.
+         */
+        if (range_sync ?
+            sync_file_range(pool->fd, off, len,
+                            SYNC_FILE_RANGE_WAIT_BEFORE |
+                            SYNC_FILE_RANGE_WRITE |
+                            SYNC_FILE_RANGE_WAIT_AFTER) :
+            fdatasync(pool->fd)) {
             e = errno;
-            sculpt_errf(err, errlen, "fdatasync of the cold file failed: %s",
-                   strerror(e));
+            sculpt_errf(err, errlen, "%s of the cold file failed: %s",
+                        range_sync ? "sync_file_range" : "fdatasync",
+                        strerror(e));
             return -e;
         }
         e = posix_fadvise(pool->fd, off, len, POSIX_FADV_DONTNEED);
@@ -1378,7 +1389,10 @@ int sculpt_hm_cold_release(SculptHmPool *pool, uint8_t *host,
                    "the cold file failed: %s", MiB(len), strerror(e));
             return -e;
         }
-        hm_trim_free(pool);
+        if (!range_sync) {
+            /* (not from the sculpt thread: the slot map is the mover's) */
+            hm_trim_free(pool);
+        }
     }
     if (ret) {
         return ret;
@@ -1392,6 +1406,20 @@ int sculpt_hm_cold_release(SculptHmPool *pool, uint8_t *host,
                "no swap is active", cached);
     }
     return 0;
+}
+
+int sculpt_hm_cold_release(SculptHmPool *pool, uint8_t *host,
+                           uint64_t slot, uint64_t n, uint64_t *still_cached,
+                           char *err, size_t errlen)
+{
+    return hm_cold_release(pool, host, slot, n, still_cached, false,
+                           err, errlen);
+}
+
+int sculpt_hm_cold_drop(SculptHmPool *pool, uint8_t *host, uint64_t slot,
+                        uint64_t n, char *err, size_t errlen)
+{
+    return hm_cold_release(pool, host, slot, n, NULL, true, err, errlen);
 }
 
 int sculpt_hm_prefetch(uint8_t *host, uint64_t len, bool sync,

@@ -242,6 +242,15 @@ int sculpt_hm_cold_release(SculptHmPool *pool, uint8_t *host,
                            uint64_t slot, uint64_t n, uint64_t *still_cached,
                            char *err, size_t errlen);
 
+/*
+ * The same for blocks that stayed in a COLD_FILE pool and were paged back
+ * in by the guest or by a prefetch: drop them from DRAM again.  Safe while
+ * the guest runs (zapping a shared file mapping loses nothing; dirty pages
+ * are written first; pages written meanwhile stay).  Syncs only the range.
+ */
+int sculpt_hm_cold_drop(SculptHmPool *pool, uint8_t *host, uint64_t slot,
+                        uint64_t n, char *err, size_t errlen);
+
 /* Bring a cold range back into DRAM: sync=true MADV_POPULATE_READ (waits),
  * else MADV_WILLNEED (readahead started) */
 int sculpt_hm_prefetch(uint8_t *host, uint64_t len, bool sync,

@@ -27,6 +27,7 @@ OBJECT_DECLARE_SIMPLE_TYPE(SculptState, SCULPT)
 
 typedef struct SculptOp SculptOp;
 typedef struct SculptTrack SculptTrack;
+typedef struct SculptAuto SculptAuto;
 
 struct SculptState {
     Object parent_obj;
@@ -46,6 +47,10 @@ struct SculptState {
     bool access_sampling;           /* property "access-sampling" */
     uint32_t interval_ms;
     char *trace_file;
+    char *policy;                   /* predictor name, or NULL: default */
+    bool auto_on;                   /* property "auto"; atomic */
+    uint64_t fast_budget;           /* atomic */
+    uint64_t move_bandwidth;        /* bytes/s; atomic */
 
     /* Set once attached to the backend (sculpt_attach()) */
     HostMemoryBackend *backend;     /* holds a reference */
@@ -79,6 +84,9 @@ struct SculptState {
         uint64_t model_ns;          /* atomic: thread CPU in the core */
         uint64_t harvest_ns;        /* main-loop CPU reading the dirty log */
     } track_stats;
+
+    /* Automatic mode (sculpt-auto.c); lives while tracking runs */
+    SculptAuto *autos;
 
     /* Moving (sculpt-move.c); main loop, BQL held */
     SculptOp *op;                   /* the running sculpt-pool, or NULL */
@@ -114,6 +122,23 @@ void sculpt_discard_init(void);
 void sculpt_move_init(SculptState *s);
 void sculpt_move_cleanup(SculptState *s);
 uint64_t sculpt_pause_percentile(SculptState *s, unsigned pct);
+
+bool sculpt_move_auto(SculptState *s, GArray *to_cold, GArray *to_fast,
+                      sculpt_tier fast, Error **errp);
+
+/* sculpt-auto.c */
+void sculpt_auto_init(SculptState *s);
+void sculpt_auto_cleanup(SculptState *s);
+bool sculpt_auto_observe(SculptState *s, uint32_t *access, uint8_t *sampled);
+void sculpt_auto_tick(SculptState *s, const uint32_t *dirty,
+                      uint64_t interval_ns);
+/* How often auto mode checks the budget between intervals */
+#define SCULPT_AUTO_GUARD_MS 20
+void sculpt_auto_guard(SculptState *s);
+void sculpt_auto_moved(SculptState *s, uint64_t blocks_to_cold,
+                       uint64_t blocks_to_fast);
+bool sculpt_auto_check(SculptState *s, Error **errp);
+struct SculptAutoStats *sculpt_auto_stats(SculptState *s);
 
 /* sculpt-track.c */
 bool sculpt_track_start(SculptState *s, Error **errp);

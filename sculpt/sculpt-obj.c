@@ -38,6 +38,7 @@
 #define SCULPT_DEFAULT_BLOCK_SIZE (2 * MiB)
 #define SCULPT_DEFAULT_MAX_PAUSE_US 1000
 #define SCULPT_DEFAULT_INTERVAL_MS 1000
+#define SCULPT_DEFAULT_MOVE_BANDWIDTH (1 * GiB)
 
 SculptList sculpt_list = QTAILQ_HEAD_INITIALIZER(sculpt_list);
 
@@ -143,6 +144,8 @@ static bool sculpt_create_pool(SculptState *s, sculpt_tier tier,
         .name = name,
         .dir = s->cold_dir,
         .numa_node = s->cold_node,
+        /* Auto mode counts every pool page against its budget. */
+        .no_prefault = s->auto_on,
     };
     char err[256];
     char *cerr = NULL;
@@ -157,9 +160,30 @@ static bool sculpt_create_pool(SculptState *s, sculpt_tier tier,
         return false;
     }
     s->have_pool[tier] = true;
+    if (s->auto_on) {
+        s->pools[tier].recycle = false;     /* free slots give pages back */
+    }
     if (sculpt_core_tier_set_capacity(s->core, tier, cfg.nr_slots, &cerr)) {
         error_setg(errp, "%s", cerr);
         free(cerr);
+        return false;
+    }
+    return true;
+}
+
+/* Select the predictor; the core's error lists the valid names. */
+static bool sculpt_apply_policy(SculptState *s, const char *name,
+                                Error **errp)
+{
+    char *err = NULL;
+    int ret;
+
+    qemu_mutex_lock(&s->core_lock);
+    ret = sculpt_core_set_policy(s->core, name, &err);
+    qemu_mutex_unlock(&s->core_lock);
+    if (ret) {
+        error_setg(errp, "policy: %s", err);
+        free(err);
         return false;
     }
     return true;
@@ -248,6 +272,15 @@ static bool sculpt_setup_tiers(SculptState *s, Error **errp)
     }
     sculpt_move_init(s);
     sculpt_discard_init();
+    if (s->policy && !sculpt_apply_policy(s, s->policy, errp)) {
+        return false;
+    }
+    if (s->auto_on) {
+        if (!sculpt_auto_check(s, errp)) {
+            return false;
+        }
+        s->track_on = true;
+    }
     return sculpt_track_start(s, errp);
 }
 
@@ -549,6 +582,80 @@ static void sculpt_set_fault_inject(Object *obj, const char *value,
                "one of mmap, fallocate, madvise, mbind");
 }
 
+/*
+ * Auto mode and its knobs change at any time (qom-set).  Turning auto on
+ * in a running VM starts tracking if it was off.
+ */
+static bool sculpt_get_auto(Object *obj, Error **errp)
+{
+    return qatomic_read(&SCULPT(obj)->auto_on);
+}
+
+static void sculpt_set_auto(Object *obj, bool value, Error **errp)
+{
+    SculptState *s = SCULPT(obj);
+
+    if (value && sculpt_attached(s)) {
+        if (!sculpt_auto_check(s, errp)) {
+            return;
+        }
+        if (!s->track) {
+            s->track_on = true;
+            if (!sculpt_track_start(s, errp)) {
+                s->track_on = false;
+                return;
+            }
+        }
+    }
+    qatomic_set(&s->auto_on, value);
+}
+
+static void sculpt_get_live_size(Object *obj, Visitor *v, const char *name,
+                                 void *opaque, Error **errp)
+{
+    uint64_t *field = (void *)((char *)obj + (uintptr_t)opaque);
+    uint64_t value = qatomic_read(field);
+
+    visit_type_size(v, name, &value, errp);
+}
+
+static void sculpt_set_live_size(Object *obj, Visitor *v, const char *name,
+                                 void *opaque, Error **errp)
+{
+    uint64_t *field = (void *)((char *)obj + (uintptr_t)opaque);
+    uint64_t value;
+
+    if (visit_type_size(v, name, &value, errp)) {
+        qatomic_set(field, value);
+    }
+}
+
+static char *sculpt_get_policy(Object *obj, Error **errp)
+{
+    SculptState *s = SCULPT(obj);
+
+    if (sculpt_attached(s)) {
+        const char *name;
+
+        qemu_mutex_lock(&s->core_lock);
+        name = sculpt_core_policy(s->core);
+        qemu_mutex_unlock(&s->core_lock);
+        return g_strdup(name);
+    }
+    return g_strdup(s->policy ? s->policy : "guarded");
+}
+
+static void sculpt_set_policy(Object *obj, const char *value, Error **errp)
+{
+    SculptState *s = SCULPT(obj);
+
+    if (sculpt_attached(s) && !sculpt_apply_policy(s, value, errp)) {
+        return;
+    }
+    g_free(s->policy);
+    s->policy = g_strdup(value);
+}
+
 static bool sculpt_get_hot_lock(Object *obj, Error **errp)
 {
     return SCULPT(obj)->hot_lock;
@@ -568,6 +675,7 @@ static void sculpt_instance_init(Object *obj)
     s->block_size = SCULPT_DEFAULT_BLOCK_SIZE;
     s->max_pause_us = SCULPT_DEFAULT_MAX_PAUSE_US;
     s->interval_ms = SCULPT_DEFAULT_INTERVAL_MS;
+    s->move_bandwidth = SCULPT_DEFAULT_MOVE_BANDWIDTH;
     qemu_mutex_init(&s->core_lock);
 }
 
@@ -590,6 +698,7 @@ static void sculpt_instance_finalize(Object *obj)
     g_free(s->cold_tier);
     g_free(s->cold_dir);
     g_free(s->trace_file);
+    g_free(s->policy);
     qemu_mutex_destroy(&s->core_lock);
 }
 
@@ -659,6 +768,28 @@ static void sculpt_class_init(ObjectClass *oc, void *data)
                                   sculpt_set_trace_file);
     object_class_property_set_description(oc, "trace-file",
         "record every tracking interval to this file (sculpt-replay format)");
+    object_class_property_add_str(oc, "policy", sculpt_get_policy,
+                                  sculpt_set_policy);
+    object_class_property_set_description(oc, "policy",
+        "predictor: guarded, learned+prefetch, learned, recency or ewma "
+        "(default guarded; changes at run time)");
+    object_class_property_add_bool(oc, "auto", sculpt_get_auto,
+                                   sculpt_set_auto);
+    object_class_property_set_description(oc, "auto",
+        "keep the guest RAM's DRAM use under fast-budget by itself "
+        "(default off; changes at run time)");
+    object_class_property_add(oc, "fast-budget", "size",
+                              sculpt_get_live_size, sculpt_set_live_size,
+                              NULL, (void *)offsetof(SculptState,
+                                                     fast_budget));
+    object_class_property_set_description(oc, "fast-budget",
+        "DRAM the guest RAM may use in auto mode (changes at run time)");
+    object_class_property_add(oc, "move-bandwidth", "size",
+                              sculpt_get_live_size, sculpt_set_live_size,
+                              NULL, (void *)offsetof(SculptState,
+                                                     move_bandwidth));
+    object_class_property_set_description(oc, "move-bandwidth",
+        "bytes per second auto mode may copy or prefetch (default 1G)");
     object_class_property_add_str(oc, "x-fault-inject", NULL,
                                   sculpt_set_fault_inject);
     object_class_property_set_description(oc, "x-fault-inject",

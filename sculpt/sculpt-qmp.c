@@ -12,6 +12,7 @@
 
 #include "qemu/osdep.h"
 #include "qemu/cutils.h"
+#include "qemu/units.h"
 #include "qapi/error.h"
 #include "qapi/qapi-commands-sculpt.h"
 #include "monitor/hmp.h"
@@ -87,6 +88,9 @@ static SculptStats *sculpt_stats(SculptState *s, uint32_t hottest)
         st->tracking = sculpt_tracking_stats(s, hottest);
     }
     qemu_mutex_unlock(&s->core_lock);
+    if (s->autos) {
+        st->q_auto = sculpt_auto_stats(s);
+    }
     st->moves = s->stats.moves;
     st->blocks_moved = s->stats.blocks_moved;
     st->bytes_moved = s->stats.bytes_moved;
@@ -162,6 +166,22 @@ void hmp_info_sculpt(Monitor *mon, const QDict *qdict)
                                "\n", r->value->first,
                                r->value->first + r->value->count - 1);
             }
+        }
+        if (st->q_auto) {
+            SculptAutoStats *as = st->q_auto;
+
+            monitor_printf(mon, "  auto %s: DRAM %" PRIu64 " of %" PRIu64
+                           " MiB budget (peak %" PRIu64 ", over in %" PRIu64
+                           " of %" PRIu64 " intervals), hit ratio %.3f, "
+                           "prefetched %" PRIu64 " MiB (%" PRIu64 " used, %"
+                           PRIu64 " not), demoted %" PRIu64 ", promoted %"
+                           PRIu64 ", dropped %" PRIu64 " MiB\n",
+                           as->enabled ? "on" : "off", as->dram / MiB,
+                           as->fast_budget / MiB, as->dram_peak / MiB,
+                           as->over_budget, as->ticks, as->hit_ratio,
+                           as->prefetched / MiB, as->prefetch_hits,
+                           as->prefetch_misses, as->demoted, as->promoted,
+                           as->dropped / MiB);
         }
         if (st->busy || st->paused) {
             monitor_printf(mon, "  %s%s\n", st->busy ? "busy" : "",

@@ -217,7 +217,17 @@ static void *sculpt_thread(void *opaque)
         bool ok, have_access;
 
         while (!t->pending && !t->stop) {
-            qemu_cond_wait(&t->cond, &t->lock);
+            if (!qatomic_read(&s->auto_on)) {
+                qemu_cond_wait(&t->cond, &t->lock);
+                continue;
+            }
+            /* Auto mode: between intervals, keep an eye on the budget. */
+            if (!qemu_cond_timedwait(&t->cond, &t->lock,
+                                     SCULPT_AUTO_GUARD_MS)) {
+                qemu_mutex_unlock(&t->lock);
+                sculpt_auto_guard(s);
+                qemu_mutex_lock(&t->lock);
+            }
         }
         if (t->stop) {
             break;
@@ -234,6 +244,12 @@ static void *sculpt_thread(void *opaque)
         c0 = sculpt_thread_ns();
         have_access = t->us && t->armed &&
                       sculpt_sample_harvest(t, nblocks);
+        if (!have_access) {
+            memset(t->access, 0, nblocks * sizeof(uint32_t));
+            memset(t->sampled, 0, nblocks);
+        }
+        /* Auto mode watches the cold tier by residency: reads too. */
+        have_access |= sculpt_auto_observe(s, t->access, t->sampled);
         /* Ranges the mover remapped lost their registration: redo it. */
         for (guint i = 0; t->us && i < remapped->len; i++) {
             uint64_t *r = &g_array_index(remapped, uint64_t, i * 2);
@@ -277,6 +293,8 @@ static void *sculpt_thread(void *opaque)
         if (!ok) {
             warn_report_once("sculpt: tracking: %s", err);
             free(err);
+        } else {
+            sculpt_auto_tick(s, t->work_dirty, t1 - t0);
         }
         c1 = sculpt_thread_ns();
         qatomic_add(&s->track_stats.model_ns, c1 - c0);
@@ -398,11 +416,12 @@ bool sculpt_track_start(SculptState *s, Error **errp)
                 t->us = NULL;
             }
         } else {
-            t->access = g_new0(uint32_t, nblocks);
-            t->sampled = g_new0(uint8_t, nblocks);
             t->seed = 0x5c0;
         }
     }
+    t->access = g_new0(uint32_t, nblocks);
+    t->sampled = g_new0(uint8_t, nblocks);
+    sculpt_auto_init(s);
     qemu_mutex_init(&t->lock);
     qemu_cond_init(&t->cond);
     s->track = t;
@@ -427,6 +446,7 @@ void sculpt_track_stop(SculptState *s)
     qemu_cond_signal(&t->cond);
     qemu_mutex_unlock(&t->lock);
     qemu_thread_join(&t->thread);
+    sculpt_auto_cleanup(s);
     if (t->us) {
         sculpt_us_stop(t->us);
         sculpt_us_free(t->us);

@@ -7,6 +7,7 @@ by a cheap probe (KVM only where the CPU can really run a guest; TCG
 otherwise) and says which ran.
 """
 
+import ctypes
 import os
 import re
 import select
@@ -176,3 +177,58 @@ def host_has(path):
 def run(cmd, **kw):
     return subprocess.run(cmd, check=True, text=True, capture_output=True,
                           **kw).stdout
+
+
+# --- DRAM as design.md defines it, measured from the host -----------------
+
+class _CacheStatRange(ctypes.Structure):
+    _fields_ = [("off", ctypes.c_uint64), ("len", ctypes.c_uint64)]
+
+
+class _CacheStat(ctypes.Structure):
+    _fields_ = [("nr_cache", ctypes.c_uint64), ("nr_dirty", ctypes.c_uint64),
+                ("nr_writeback", ctypes.c_uint64),
+                ("nr_evicted", ctypes.c_uint64),
+                ("nr_recently_evicted", ctypes.c_uint64)]
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_SYS_CACHESTAT = 451
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def cached_bytes(path):
+    """Bytes of the file behind @path (e.g. /proc/PID/fd/N) in the page
+    cache (shmem: resident pages), by cachestat(2)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        rng, cs = _CacheStatRange(0, 0), _CacheStat()
+        if _libc.syscall(_SYS_CACHESTAT, fd, ctypes.byref(rng),
+                         ctypes.byref(cs), 0):
+            raise OSError(ctypes.get_errno(), "cachestat")
+        return cs.nr_cache * PAGE
+    finally:
+        os.close(fd)
+
+
+def guest_ram_dram(pid, cold_dir=None):
+    """DRAM that QEMU @pid's guest RAM uses, sampled from the host: the
+    backend memfd, sculpt's pool memfds and its cold file's page cache.
+    Returns (bytes, {fd target: bytes})."""
+    parts = {}
+    fddir = f"/proc/{pid}/fd"
+    for name in os.listdir(fddir):
+        try:
+            target = os.readlink(os.path.join(fddir, name))
+        except OSError:
+            continue
+        if not (target.startswith("/memfd:memory-backend") or
+                target.startswith("/memfd:sculpt-") or
+                (cold_dir and target.startswith(cold_dir.rstrip("/") + "/"))):
+            continue
+        try:
+            parts[target] = parts.get(target, 0) + \
+                cached_bytes(os.path.join(fddir, name))
+        except OSError:
+            pass
+    return sum(parts.values()), parts

@@ -1,0 +1,660 @@
+/*
+ * sculpt: automatic mode, guest RAM kept under a fast-memory budget
+ *
+ * With auto=on the sculpt thread closes the loop every tracking interval,
+ * after the model has learned from it (sculpt-track.c):
+ *
+ *   observe   mincore() over the guest RAM: which pages of each block are
+ *             in DRAM.  For blocks in a cold file this is also a read AND
+ *             write sample: pages that came back since the last interval
+ *             were faulted in by the guest (the dirty log sees writes only).
+ *             It is fed to the model as accesses of the cold blocks.
+ *   measure   DRAM in use by the guest RAM (design.md: the memfd's and the
+ *             pools' pages plus the cold file's page cache; cachestat).
+ *   plan      rank blocks by the model's probability of use.  Above the
+ *             budget's high mark, free DRAM from the least likely blocks up:
+ *             a cold-file block is dropped in place (its pages written out
+ *             and evicted: no copy, no vCPU pause), a block in DRAM memory
+ *             is demoted to the cold tier (a move).  Below the low mark,
+ *             prefetch cold blocks the model expects (read back at disk
+ *             speed instead of page by page), and the rest of cold
+ *             blocks the guest has started to page back in; with a hot
+ *             pool, promote blocks that stayed hot for a while into the
+ *             hot zone (a move).  Without one, a cold block whose pages
+ *             are back in the page cache runs as fast as DRAM, so it
+ *             stays where it is and needs no copy or pause.
+ *   act       drops and prefetches here, in the sculpt thread (they only
+ *             advise the kernel: none can lose or change a byte, whatever
+ *             the mover does meanwhile); moves go to the main loop as one
+ *             internal operation, carried out like sculpt-pool's, in
+ *             batches under max-pause (sculpt-move.c).
+ *
+ * Copies and prefetches are bounded by move-bandwidth.  Hysteresis: freeing
+ * starts above 97% of the budget and goes down to 90%; a block is promoted
+ * only after SCULPT_AUTO_PROMOTE_STREAK hot intervals in a row, and a
+ * prefetched block is not dropped in the interval after its prefetch.
+ * The budget covers the guest RAM; QEMU's own memory is reported beside it.
+ *
+ * This work is licensed under the terms of the GNU GPL, version 2 or later.
+ * See the COPYING file in the top-level directory.
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/main-loop.h"
+#include "qemu/error-report.h"
+#include "qemu/units.h"
+#include "qapi/error.h"
+#include "qapi/qapi-types-sculpt.h"
+#include "sculpt-int.h"
+#include "trace.h"
+
+#define SCULPT_AUTO_HIGH 0.97       /* start freeing above this share */
+#define SCULPT_AUTO_GUARD_TO 0.90   /* the guard frees down to this share */
+#define SCULPT_AUTO_PREFETCH_P 0.5f /* prefetch blocks at least this likely */
+#define SCULPT_AUTO_PROMOTE_P 0.9f
+#define SCULPT_AUTO_PROMOTE_STREAK 10
+#define SCULPT_AUTO_PREFETCH_TTL 2  /* intervals a prefetch has to be used */
+
+typedef struct SculptAutoScored {
+    uint64_t block;
+    float score;
+} SculptAutoScored;
+
+struct SculptAuto {
+    uint64_t nblocks;
+    uint64_t ppb;               /* host pages per block */
+    uint64_t page;
+    unsigned char *vec;         /* mincore() vector */
+    uint32_t *res;              /* pages in DRAM per block, now */
+    uint32_t *res_after;        /* ... after the previous interval's acts */
+    uint8_t *tier;              /* sculpt_tier per block, at observe */
+    uint64_t *slot;
+    float *prob;
+    uint8_t *streak;            /* hot intervals in a row */
+    uint8_t *prefetch_ttl;      /* >0: prefetched, not yet used */
+    uint8_t *fast_before;       /* was in DRAM when the interval began */
+    uint8_t *used;              /* used in the interval that just ended */
+    bool observed;              /* res_after is valid */
+    bool observed_now;          /* observe ran for this interval */
+    uint64_t dram_after;        /* DRAM after the last tick's acts */
+    uint64_t growth[4];         /* DRAM the guest added in recent ticks */
+    uint64_t moves_prev;        /* demoted + promoted at the last tick */
+    SculptAutoScored *order;
+
+    /* Moves handed to the main loop; under lock */
+    QemuMutex lock;
+    GArray *to_cold, *to_fast;
+    QEMUBH *bh;
+
+    /* Statistics; under lock */
+    SculptAutoStats st;
+};
+
+static int sculpt_auto_cmp_desc(const void *a, const void *b)
+{
+    const SculptAutoScored *x = a, *y = b;
+
+    if (x->score != y->score) {
+        return x->score < y->score ? 1 : -1;
+    }
+    return x->block < y->block ? -1 : x->block > y->block;
+}
+
+/* Pages of guest RAM in DRAM, per block.  Sculpt thread. */
+static bool sculpt_auto_residency(SculptState *s, SculptAuto *a)
+{
+    if (mincore(s->host, s->size, a->vec)) {
+        warn_report_once("sculpt: auto: mincore over guest RAM failed: %s",
+                         strerror(errno));
+        return false;
+    }
+    for (uint64_t b = 0; b < a->nblocks; b++) {
+        const unsigned char *v = a->vec + b * a->ppb;
+        uint32_t n = 0;
+
+        for (uint64_t p = 0; p < a->ppb; p++) {
+            n += v[p] & 1;
+        }
+        a->res[b] = n;
+    }
+    return true;
+}
+
+/*
+ * Before the model closes an interval: what the guest faulted back in
+ * from the cold file is a sample of its reads and writes there.  Adds to
+ * @access/@sampled (the userfaultfd sampler's, or zeros).  Sculpt thread.
+ */
+bool sculpt_auto_observe(SculptState *s, uint32_t *access, uint8_t *sampled)
+{
+    SculptAuto *a = s->autos;
+    char *err = NULL;
+    uint64_t faults = 0;
+    bool any = false;
+
+    if (!a || !qatomic_read(&s->auto_on) || !sculpt_auto_residency(s, a)) {
+        return false;
+    }
+    qemu_mutex_lock(&s->core_lock);
+    for (uint64_t b = 0; b < a->nblocks; b++) {
+        sculpt_tier t;
+
+        if (sculpt_core_block_get(s->core, b, &t, &a->slot[b], &err)) {
+            warn_report_once("sculpt: auto: %s", err);
+            free(err);
+            err = NULL;
+            t = SCULPT_TIER_BASE;
+        }
+        a->tier[b] = t;
+    }
+    qemu_mutex_unlock(&s->core_lock);
+    a->observed_now = true;
+    if (!a->observed) {
+        return false;
+    }
+    for (uint64_t b = 0; b < a->nblocks; b++) {
+        if (a->tier[b] == SCULPT_TIER_COLD) {
+            uint32_t back = a->res[b] > a->res_after[b] ?
+                            a->res[b] - a->res_after[b] : 0;
+
+            access[b] += back;
+            sampled[b] = 1;
+            faults += back;
+            any = true;
+        }
+    }
+    qemu_mutex_lock(&a->lock);
+    a->st.cold_faults += faults;
+    qemu_mutex_unlock(&a->lock);
+    return any;
+}
+
+/* Drop cold blocks [first, first+n) at consecutive slots from DRAM. */
+static void sculpt_auto_drop(SculptState *s, SculptAuto *a, uint64_t first,
+                             uint64_t n)
+{
+    char err[256];
+
+    if (sculpt_hm_cold_drop(&s->pools[SCULPT_TIER_COLD],
+                            s->host + first * s->block_size, a->slot[first],
+                            n, err, sizeof(err))) {
+        warn_report_once("sculpt: auto: dropping cold blocks %" PRIu64
+                         "-%" PRIu64 ": %s", first, first + n - 1, err);
+    }
+}
+
+/* Run @fn over the marked blocks, merged where blocks and slots follow. */
+static void sculpt_auto_runs(SculptState *s, SculptAuto *a, uint8_t *mark,
+                             void (*fn)(SculptState *, SculptAuto *,
+                                        uint64_t, uint64_t))
+{
+    for (uint64_t b = 0; b < a->nblocks;) {
+        uint64_t e = b + 1;
+
+        if (!mark[b]) {
+            b++;
+            continue;
+        }
+        while (e < a->nblocks && mark[e] &&
+               a->slot[e] == a->slot[e - 1] + 1) {
+            e++;
+        }
+        fn(s, a, b, e - b);
+        b = e;
+    }
+}
+
+static void sculpt_auto_prefetch(SculptState *s, SculptAuto *a,
+                                 uint64_t first, uint64_t n)
+{
+    char err[256];
+
+    if (sculpt_hm_prefetch(s->host + first * s->block_size,
+                           n * s->block_size, true, err, sizeof(err))) {
+        warn_report_once("sculpt: auto: prefetching blocks %" PRIu64
+                         "-%" PRIu64 ": %s", first, first + n - 1, err);
+    }
+}
+
+/* DRAM used by guest RAM: every pool's pages and the cold file's cache. */
+static uint64_t sculpt_auto_dram(SculptState *s, uint64_t *qemu_anon)
+{
+    SculptHmPool *pools[SCULPT_TIER__MAX];
+    SculptHmDram d;
+    size_t n = 0;
+    char err[256];
+
+    for (int t = 0; t < SCULPT_TIER__MAX; t++) {
+        if (s->have_pool[t]) {
+            pools[n++] = &s->pools[t];
+        }
+    }
+    if (sculpt_hm_dram(pools, n, &d, err, sizeof(err))) {
+        warn_report_once("sculpt: auto: measuring DRAM: %s", err);
+        *qemu_anon = 0;
+        return 0;
+    }
+    *qemu_anon = d.anon;
+    return d.total - d.anon;
+}
+
+/*
+ * After the model closed an interval: plan and act.  @dirty: pages the
+ * vCPUs wrote per block in it; @interval_ns: its length.  Sculpt thread.
+ */
+void sculpt_auto_tick(SculptState *s, const uint32_t *dirty,
+                      uint64_t interval_ns)
+{
+    SculptAuto *a = s->autos;
+    uint64_t bs = s->block_size, page = a ? a->page : 0;
+    uint64_t budget, high, dram, anon, freed = 0;
+    uint64_t allowance, copied = 0, prefetched = 0;
+    uint64_t touched = 0, hits = 0, pf_hits = 0, pf_misses = 0;
+    uint64_t dropped = 0, moves, grow = 0;
+    g_autofree uint8_t *drop = NULL, *fetch = NULL, *keep = NULL;
+    g_autofree uint8_t *demote = NULL;
+    uint64_t target, admitted = 0, future;
+    g_autoptr(GArray) to_cold = NULL, to_fast = NULL;
+    bool have_hot;
+    char *err = NULL;
+
+    if (!a || !qatomic_read(&s->auto_on) || !a->observed_now) {
+        return;
+    }
+    budget = qatomic_read(&s->fast_budget);
+    high = budget * SCULPT_AUTO_HIGH;
+    allowance = MAX(bs, qatomic_read(&s->move_bandwidth) * interval_ns /
+                        NANOSECONDS_PER_SECOND);
+    have_hot = s->have_pool[SCULPT_TIER_HOT];
+    drop = g_new0(uint8_t, a->nblocks);
+    fetch = g_new0(uint8_t, a->nblocks);
+    keep = g_new0(uint8_t, a->nblocks);
+    demote = g_new0(uint8_t, a->nblocks);
+    to_cold = g_array_new(false, false, sizeof(uint64_t));
+    to_fast = g_array_new(false, false, sizeof(uint64_t));
+
+    qemu_mutex_lock(&s->core_lock);
+    if (sculpt_core_predictions(s->core, NULL, a->prob, a->nblocks, &err)) {
+        qemu_mutex_unlock(&s->core_lock);
+        warn_report_once("sculpt: auto: %s", err);
+        free(err);
+        return;
+    }
+    qemu_mutex_unlock(&s->core_lock);
+
+    /* What the interval touched, and whether it was in DRAM already. */
+    for (uint64_t b = 0; b < a->nblocks; b++) {
+        bool cold = a->tier[b] == SCULPT_TIER_COLD;
+        bool used = dirty[b] ||
+                    (cold && a->observed && a->res[b] > a->res_after[b]);
+        bool pf_used = used && a->prefetch_ttl[b];
+
+        a->used[b] = used;
+        if (used) {
+            touched++;
+            hits += a->fast_before[b];
+        }
+        if (a->prefetch_ttl[b]) {
+            if (used) {
+                pf_hits++;
+                a->prefetch_ttl[b] = 0;
+            } else if (!--a->prefetch_ttl[b]) {
+                pf_misses++;
+            }
+        }
+        a->streak[b] = a->prob[b] >= SCULPT_AUTO_PROMOTE_P ?
+                       MIN(a->streak[b] + 1, 255) : 0;
+        /*
+         * Rank: the model's probability, lifted for blocks used in the
+         * interval, and again for those the guest is paging in now (or
+         * that were prefetched and used): at a phase change the new set
+         * goes before the old one, though both were used.
+         */
+        a->order[b] = (SculptAutoScored) {
+            b, a->prob[b] + (used ? 1.0f : 0.0f) +
+               (used && (a->res[b] > a->res_after[b] || pf_used) ?
+                1.0f : 0.0f) };
+    }
+    qsort(a->order, a->nblocks, sizeof(*a->order), sculpt_auto_cmp_desc);
+
+    dram = sculpt_auto_dram(s, &anon);
+
+    /*
+     * Headroom: the guest adds DRAM between ticks by faulting cold pages
+     * back and touching new ones.  Keep what it added in recent ticks free,
+     * so that the next tick still finds DRAM under the budget.
+     */
+    for (int i = ARRAY_SIZE(a->growth) - 1; i > 0; i--) {
+        a->growth[i] = a->growth[i - 1];
+    }
+    a->growth[0] = dram > a->dram_after ? dram - a->dram_after : 0;
+    for (int i = 0; i < ARRAY_SIZE(a->growth); i++) {
+        grow = MAX(grow, a->growth[i]);
+    }
+    target = high - MIN(grow, budget / 2);
+
+    /*
+     * Admit blocks to DRAM best first, up to the target: a cold block
+     * the model expects, or that the guest is paging in, is admitted
+     * whole and prefetched; any other block at what it holds now.
+     */
+    for (uint64_t i = 0; budget && i < a->nblocks; i++) {
+        uint64_t b = a->order[i].block;
+        uint64_t have = (uint64_t)a->res[b] * page, missing = bs - MIN(bs, have);
+        bool want = a->tier[b] == SCULPT_TIER_COLD && missing &&
+                    (a->used[b] || a->prob[b] >= SCULPT_AUTO_PREFETCH_P);
+
+        if (want && admitted + bs <= target &&
+            prefetched + missing <= allowance) {
+            fetch[b] = 1;
+            keep[b] = 1;
+            prefetched += missing;
+            admitted += bs;
+        } else if (have && admitted + have <= target) {
+            keep[b] = 1;
+            admitted += have;
+        }
+    }
+
+    /*
+     * Free what was not admitted, least likely first, once DRAM (with
+     * the prefetches) is past the middle of target..high: cold-file
+     * blocks are dropped in place, others demoted (copied: bounded by
+     * move-bandwidth).  Blocks used in the interval go last.
+     */
+    future = dram + prefetched;
+    if (budget && future > target + (high - target) / 2) {
+        uint64_t need = future - target;
+
+        for (int pass = 0; pass < 2 && freed < need; pass++) {
+            for (uint64_t i = a->nblocks; i-- > 0 && freed < need;) {
+                uint64_t b = a->order[i].block;
+                uint64_t bytes = (uint64_t)a->res[b] * page;
+
+                if (!bytes || keep[b] || drop[b] || demote[b] ||
+                    (!pass && a->used[b]) ||
+                    a->prefetch_ttl[b] == SCULPT_AUTO_PREFETCH_TTL) {
+                    continue;
+                }
+                if (a->tier[b] == SCULPT_TIER_COLD) {
+                    drop[b] = 1;
+                    dropped += bytes;
+                } else if (copied + bs <= allowance) {
+                    demote[b] = 1;
+                    g_array_append_val(to_cold, b);
+                    copied += bs;
+                } else {
+                    continue;
+                }
+                freed += bytes;
+            }
+        }
+    }
+
+    /* With a hot pool, blocks hot for long go to the hot zone. */
+    for (uint64_t i = 0; have_hot && i < a->nblocks; i++) {
+        uint64_t b = a->order[i].block;
+
+        if (copied + bs > allowance) {
+            break;
+        }
+        if (keep[b] && a->tier[b] != SCULPT_TIER_HOT && a->res[b] &&
+            a->streak[b] >= SCULPT_AUTO_PROMOTE_STREAK) {
+            g_array_append_val(to_fast, b);
+            copied += bs;
+        }
+    }
+
+    sculpt_auto_runs(s, a, drop, sculpt_auto_drop);
+    sculpt_auto_runs(s, a, fetch, sculpt_auto_prefetch);
+
+    /* What the next interval starts with (a cheap second look). */
+    sculpt_auto_residency(s, a);
+    a->dram_after = sculpt_auto_dram(s, &anon);
+    for (uint64_t b = 0; b < a->nblocks; b++) {
+        a->res_after[b] = a->res[b];
+        a->fast_before[b] = a->tier[b] != SCULPT_TIER_COLD ||
+                            a->res[b] == a->ppb;
+        if (fetch[b]) {
+            a->prefetch_ttl[b] = SCULPT_AUTO_PREFETCH_TTL;
+        }
+    }
+    a->observed = true;
+    a->observed_now = false;
+
+    qemu_mutex_lock(&a->lock);
+    a->st.ticks++;
+    a->st.dram = dram;
+    a->st.dram_peak = MAX(a->st.dram_peak, dram);
+    a->st.qemu_anon = anon;
+    if (budget && dram > budget) {
+        a->st.over_budget++;
+        a->st.overshoot_max = MAX(a->st.overshoot_max, dram - budget);
+    }
+    a->st.touched_blocks += touched;
+    a->st.fast_hits += hits;
+    a->st.hit_ratio = a->st.touched_blocks ?
+        (double)a->st.fast_hits / a->st.touched_blocks : 0;
+    a->st.prefetched += prefetched;
+    a->st.prefetch_hits += pf_hits;
+    a->st.prefetch_misses += pf_misses;
+    a->st.dropped += dropped;
+    moves = a->st.demoted + a->st.promoted;
+    a->st.moves_per_sec = interval_ns ? (double)(moves - a->moves_prev) *
+                          NANOSECONDS_PER_SECOND / interval_ns : 0;
+    a->moves_prev = moves;
+    if (to_cold->len || to_fast->len) {
+        /* The newest plan replaces one the main loop has not taken. */
+        g_array_set_size(a->to_cold, 0);
+        g_array_set_size(a->to_fast, 0);
+        g_array_append_vals(a->to_cold, to_cold->data, to_cold->len);
+        g_array_append_vals(a->to_fast, to_fast->data, to_fast->len);
+        qemu_bh_schedule(a->bh);
+    }
+    qemu_mutex_unlock(&a->lock);
+    trace_sculpt_auto_tick(object_get_canonical_path_component(OBJECT(s)),
+                           dram, budget, dropped, prefetched, to_cold->len,
+                           to_fast->len);
+}
+
+/*
+ * Between intervals (every SCULPT_AUTO_GUARD_MS): if the guest paged in or
+ * touched enough to pass the budget's high mark, act at once rather than
+ * at the next interval: drop cold-file blocks, demote others.  Victims,
+ * least likely first (by the last interval's ranking): blocks that are
+ * not growing, i.e. not being paged in or filled right now; those that
+ * are, are the guest's new working set.  Sculpt thread.
+ */
+void sculpt_auto_guard(SculptState *s)
+{
+    SculptAuto *a = s->autos;
+    uint64_t budget, dram, anon, page, target, freed = 0, dropped = 0;
+    uint64_t allowance, copied = 0;
+    g_autofree uint8_t *drop = NULL;
+    g_autoptr(GArray) to_cold = NULL;
+
+    if (!a || !a->observed || !qatomic_read(&s->auto_on)) {
+        return;
+    }
+    budget = qatomic_read(&s->fast_budget);
+    dram = sculpt_auto_dram(s, &anon);
+    if (!budget || dram <= budget * SCULPT_AUTO_HIGH) {
+        return;
+    }
+    if (!sculpt_auto_residency(s, a)) {
+        return;
+    }
+    page = a->page;
+    target = budget * SCULPT_AUTO_GUARD_TO;
+    allowance = MAX(s->block_size, qatomic_read(&s->move_bandwidth) *
+                    SCULPT_AUTO_GUARD_MS / 1000);
+    drop = g_new0(uint8_t, a->nblocks);
+    to_cold = g_array_new(false, false, sizeof(uint64_t));
+    for (uint64_t i = a->nblocks; i-- > 0 && dram - freed > target;) {
+        uint64_t b = a->order[i].block;
+
+        if (!a->res[b] || a->res[b] > a->res_after[b] || a->prefetch_ttl[b]) {
+            continue;
+        }
+        if (a->tier[b] == SCULPT_TIER_COLD) {
+            drop[b] = 1;
+        } else if (copied + s->block_size <= allowance) {
+            /* e.g. memory the guest filled and left: demote it */
+            g_array_append_val(to_cold, b);
+            copied += s->block_size;
+        } else {
+            continue;
+        }
+        freed += (uint64_t)a->res[b] * page;
+    }
+    sculpt_auto_runs(s, a, drop, sculpt_auto_drop);
+    /* What was dropped no longer counts as paged back in by the guest. */
+    for (uint64_t b = 0; b < a->nblocks; b++) {
+        if (drop[b]) {
+            a->res_after[b] = 0;
+            dropped += (uint64_t)a->res[b] * page;
+        }
+    }
+    qemu_mutex_lock(&a->lock);
+    a->st.dropped += dropped;
+    a->st.guard_drops++;
+    if (to_cold->len && !a->to_cold->len && !a->to_fast->len) {
+        g_array_append_vals(a->to_cold, to_cold->data, to_cold->len);
+        qemu_bh_schedule(a->bh);
+    }
+    qemu_mutex_unlock(&a->lock);
+}
+
+/* Main loop: hand the planned moves to the mover. */
+static void sculpt_auto_bh(void *opaque)
+{
+    SculptState *s = opaque;
+    SculptAuto *a = s->autos;
+    g_autoptr(GArray) to_cold = g_array_new(false, false, sizeof(uint64_t));
+    g_autoptr(GArray) to_fast = g_array_new(false, false, sizeof(uint64_t));
+    sculpt_tier fast;
+    Error *err = NULL;
+
+    if (s->op || !qatomic_read(&s->auto_on)) {
+        return;                     /* the next interval plans again */
+    }
+    qemu_mutex_lock(&a->lock);
+    g_array_append_vals(to_cold, a->to_cold->data, a->to_cold->len);
+    g_array_append_vals(to_fast, a->to_fast->data, a->to_fast->len);
+    g_array_set_size(a->to_cold, 0);
+    g_array_set_size(a->to_fast, 0);
+    qemu_mutex_unlock(&a->lock);
+
+    fast = s->have_pool[SCULPT_TIER_HOT] &&
+           s->pools[SCULPT_TIER_HOT].nr_used + to_fast->len <=
+           s->pools[SCULPT_TIER_HOT].nr_slots ? SCULPT_TIER_HOT :
+           SCULPT_TIER_BASE;
+    if (!sculpt_move_auto(s, to_cold, to_fast, fast, &err)) {
+        warn_report_once("sculpt: auto: %s", error_get_pretty(err));
+        error_free(err);
+    }
+}
+
+void sculpt_auto_moved(SculptState *s, uint64_t blocks_to_cold,
+                       uint64_t blocks_to_fast)
+{
+    SculptAuto *a = s->autos;
+
+    if (a) {
+        qemu_mutex_lock(&a->lock);
+        a->st.demoted += blocks_to_cold;
+        a->st.promoted += blocks_to_fast;
+        qemu_mutex_unlock(&a->lock);
+    }
+}
+
+SculptAutoStats *sculpt_auto_stats(SculptState *s)
+{
+    SculptAuto *a = s->autos;
+    SculptAutoStats *st = g_new0(SculptAutoStats, 1);
+
+    st->enabled = qatomic_read(&s->auto_on);
+    st->fast_budget = qatomic_read(&s->fast_budget);
+    st->move_bandwidth = qatomic_read(&s->move_bandwidth);
+    if (a) {
+        qemu_mutex_lock(&a->lock);
+        *st = a->st;
+        qemu_mutex_unlock(&a->lock);
+        st->enabled = qatomic_read(&s->auto_on);
+        st->fast_budget = qatomic_read(&s->fast_budget);
+        st->move_bandwidth = qatomic_read(&s->move_bandwidth);
+    }
+    return st;
+}
+
+void sculpt_auto_init(SculptState *s)
+{
+    SculptAuto *a = g_new0(SculptAuto, 1);
+
+    a->page = qemu_real_host_page_size();
+    a->nblocks = s->size / s->block_size;
+    a->ppb = s->block_size / a->page;
+    a->vec = g_new0(unsigned char, s->size / a->page);
+    a->res = g_new0(uint32_t, a->nblocks);
+    a->res_after = g_new0(uint32_t, a->nblocks);
+    a->tier = g_new0(uint8_t, a->nblocks);
+    a->slot = g_new0(uint64_t, a->nblocks);
+    a->prob = g_new0(float, a->nblocks);
+    a->streak = g_new0(uint8_t, a->nblocks);
+    a->prefetch_ttl = g_new0(uint8_t, a->nblocks);
+    a->fast_before = g_new0(uint8_t, a->nblocks);
+    a->used = g_new0(uint8_t, a->nblocks);
+    a->order = g_new0(SculptAutoScored, a->nblocks);
+    a->to_cold = g_array_new(false, false, sizeof(uint64_t));
+    a->to_fast = g_array_new(false, false, sizeof(uint64_t));
+    qemu_mutex_init(&a->lock);
+    a->bh = qemu_bh_new(sculpt_auto_bh, s);
+    s->autos = a;
+}
+
+/* After the sculpt thread stopped. */
+void sculpt_auto_cleanup(SculptState *s)
+{
+    SculptAuto *a = s->autos;
+
+    if (!a) {
+        return;
+    }
+    qemu_bh_delete(a->bh);
+    qemu_mutex_destroy(&a->lock);
+    g_array_free(a->to_cold, true);
+    g_array_free(a->to_fast, true);
+    g_free(a->vec);
+    g_free(a->res);
+    g_free(a->res_after);
+    g_free(a->tier);
+    g_free(a->slot);
+    g_free(a->prob);
+    g_free(a->streak);
+    g_free(a->prefetch_ttl);
+    g_free(a->fast_before);
+    g_free(a->used);
+    g_free(a->order);
+    g_free(a);
+    s->autos = NULL;
+}
+
+/* Can auto mode run on this object?  Main loop. */
+bool sculpt_auto_check(SculptState *s, Error **errp)
+{
+    const char *id = object_get_canonical_path_component(OBJECT(s));
+
+    if (!qatomic_read(&s->fast_budget)) {
+        error_setg(errp, "sculpt '%s': auto=on needs fast-budget=SIZE, the "
+                   "DRAM its guest RAM may use", id);
+        return false;
+    }
+    if (!s->have_pool[SCULPT_TIER_COLD] ||
+        s->pools[SCULPT_TIER_COLD].kind != SCULPT_HM_COLD_FILE) {
+        error_setg(errp, "sculpt '%s': auto=on needs cold-tier=file,"
+                   "cold-dir=DIR (the numa and swap tiers are for explicit "
+                   "sculpt-pool moves only)", id);
+        return false;
+    }
+    return true;
+}
