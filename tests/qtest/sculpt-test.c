@@ -207,6 +207,20 @@ static const BadInput bad_inputs[] = {
       " 'block-size': 67108864",
       "block-size 64 MiB does not divide the size of memory backend 'm1' "
       "(96 MiB); use a block size that does, such as 32 MiB" },
+    { "auto-no-budget", NULL,
+      "'qom-type': 'sculpt', 'id': 'sc0', 'memdev': 'ram0', 'auto': true,"
+      " 'cold-tier': 'file', 'cold-dir': '/tmp'",
+      "sculpt 'sc0': auto=on needs fast-budget=SIZE, the DRAM its guest RAM "
+      "may use" },
+    { "auto-no-cold-tier", NULL,
+      "'qom-type': 'sculpt', 'id': 'sc0', 'memdev': 'ram0', 'auto': true,"
+      " 'fast-budget': 33554432",
+      "sculpt 'sc0': auto=on needs cold-tier=file,cold-dir=DIR (the numa and "
+      "swap tiers are for explicit sculpt-pool moves only)" },
+    { "bad-policy", NULL,
+      "'qom-type': 'sculpt', 'id': 'sc0', 'memdev': 'ram0',"
+      " 'policy': 'lru'",
+      "policy: " },
 };
 
 /* object-add with @args, the members of its arguments object as JSON. */
