@@ -497,6 +497,45 @@ static void test_move_tiers(void)
     mt_stop(&mt);
 }
 
+/* VmLck of QEMU, in KiB. */
+static uint64_t vm_locked_kib(QTestState *qts)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/status",
+                                            qtest_pid(qts));
+    g_autofree char *text = NULL;
+    const char *p;
+
+    g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+    p = strstr(text, "VmLck:");
+    g_assert_nonnull(p);
+    return g_ascii_strtoull(p + strlen("VmLck:"), NULL, 10);
+}
+
+/* hot-lock=on: the hot zone is locked in memory, and unlocked on leaving. */
+static void test_move_hot_lock(void)
+{
+    MoveTest mt = { 0 };
+    uint64_t before, in_hot, after;
+
+    mt_start(&mt, ",hot-pool=memfd,hot-size=4M,hot-lock=on");
+    before = vm_locked_kib(mt.qts);
+    mt_pool(&mt, "'type': 'move', 'tier': 'hot', "
+            "'blocks': [ { 'first': 64, 'count': 32 } ]");
+    mt_verify(&mt, "moving blocks 64-95 into the locked hot zone");
+    in_hot = vm_locked_kib(mt.qts);
+    g_test_message("VmLck %" PRIu64 " KiB -> %" PRIu64 " KiB", before,
+                   in_hot);
+    g_assert_cmpuint(in_hot, >=, before + 32 * MOVE_BS / 1024);
+    mt_write(&mt, 64, 32, 2);
+    mt_verify(&mt, "writing the locked blocks");
+    mt_pool(&mt, "'type': 'move', 'tier': 'base', "
+            "'blocks': [ { 'first': 64, 'count': 32 } ]");
+    mt_verify(&mt, "moving them home");
+    after = vm_locked_kib(mt.qts);
+    g_assert_cmpuint(after, ==, before);
+    mt_stop(&mt);
+}
+
 /*
  * A long random sequence of hot-zone, cold-zone, prefetch and explicit
  * moves, with guest writes between them, each step verified.
@@ -951,6 +990,7 @@ int main(int argc, char **argv)
     qtest_add_func("/sculpt/move/tiers", test_move_tiers);
     qtest_add_func("/sculpt/move/random", test_move_random);
     qtest_add_func("/sculpt/move/hugetlb", test_move_hugetlb);
+    qtest_add_func("/sculpt/move/hot-lock", test_move_hot_lock);
     qtest_add_func("/sculpt/fault/mmap", test_fault_mmap);
     qtest_add_func("/sculpt/fault/tiny-tmpfs", test_fault_tiny_tmpfs);
     qtest_add_func("/sculpt/refusals", test_refusals);
