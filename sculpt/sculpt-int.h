@@ -46,6 +46,7 @@ struct SculptState {
     bool track_on;                  /* property "track" */
     bool access_sampling;           /* property "access-sampling" */
     uint32_t interval_ms;
+    uint32_t track_duty;            /* % of each interval the log is on */
     char *trace_file;
     char *policy;                   /* predictor name, or NULL: default */
     bool auto_on;                   /* property "auto"; atomic */
@@ -83,6 +84,8 @@ struct SculptState {
         uint64_t intervals;         /* atomic: the thread adds */
         uint64_t model_ns;          /* atomic: thread CPU in the core */
         uint64_t harvest_ns;        /* main-loop CPU reading the dirty log */
+        uint64_t net_bytes;         /* VM signals, summed (main loop) */
+        uint64_t block_bytes;
     } track_stats;
 
     /* Automatic mode (sculpt-auto.c); lives while tracking runs */

@@ -675,6 +675,7 @@ static void sculpt_instance_init(Object *obj)
     s->block_size = SCULPT_DEFAULT_BLOCK_SIZE;
     s->max_pause_us = SCULPT_DEFAULT_MAX_PAUSE_US;
     s->interval_ms = SCULPT_DEFAULT_INTERVAL_MS;
+    s->track_duty = 100;
     s->move_bandwidth = SCULPT_DEFAULT_MOVE_BANDWIDTH;
     qemu_mutex_init(&s->core_lock);
 }
@@ -764,6 +765,11 @@ static void sculpt_class_init(ObjectClass *oc, void *data)
                               (void *)offsetof(SculptState, interval_ms));
     object_class_property_set_description(oc, "interval",
         "tracking interval, milliseconds (default 1000)");
+    object_class_property_add(oc, "track-duty", "uint32", sculpt_get_u32,
+                              sculpt_set_u32, NULL,
+                              (void *)offsetof(SculptState, track_duty));
+    object_class_property_set_description(oc, "track-duty",
+        "percent of each interval the dirty log is on (default 100)");
     object_class_property_add_str(oc, "trace-file", sculpt_get_trace_file,
                                   sculpt_set_trace_file);
     object_class_property_set_description(oc, "trace-file",

@@ -55,6 +55,8 @@ static SculptTrackingStats *sculpt_tracking_stats(SculptState *s,
     ts->recall = cs.recall;
     ts->harvest_time = s->track_stats.harvest_ns;
     ts->model_time = qatomic_read(&s->track_stats.model_ns);
+    ts->net_bytes = s->track_stats.net_bytes;
+    ts->block_bytes = s->track_stats.block_bytes;
     n = sculpt_core_hottest_ranges(s->core, ranges, hottest);
     for (uint64_t i = 0; i < n; i++) {
         SculptBlockRange *r = g_new0(SculptBlockRange, 1);

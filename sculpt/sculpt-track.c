@@ -10,8 +10,9 @@
  *     reasons are bits: stopping ours leaves the others on).  Device and
  *     QEMU writes do not reach this bitmap: it is a sample of vCPU writes;
  *   - VM signals: vCPU busy time (thread CPU clocks), block I/O bytes (QEMU's
- *     block accounting), host minor/major faults (getrusage).  Network bytes
- *     are not counted yet (QEMU keeps no per-NIC counters).
+ *     block accounting), network bytes (the statistics of the tap
+ *     interfaces behind the NICs: QEMU keeps no per-NIC counters), host
+ *     minor/major faults (getrusage).
  * and hands them to the sculpt thread.  Reads (which the dirty log never
  * sees) and writes are also sampled, DAMON-style, through userfaultfd minor
  * faults on the shmem mapping (uffd-sample.c, property access-sampling);
@@ -29,6 +30,9 @@
 
 #include "qemu/osdep.h"
 #include <sys/resource.h>
+#include <sys/ioctl.h>
+#include <net/if.h>
+#include <linux/if_tun.h>
 #include "qemu/main-loop.h"
 #include "qemu/timer.h"
 #include "qemu/error-report.h"
@@ -38,6 +42,8 @@
 #include "hw/core/cpu.h"
 #include "system/block-backend.h"
 #include "system/system.h"
+#include "net/net.h"
+#include "net/tap.h"
 #include "sculpt-int.h"
 #include "uffd-sample.h"
 #include "trace.h"
@@ -45,6 +51,11 @@
 struct SculptTrack {
     QEMUTimer *timer;
     bool logging;               /* GLOBAL_DIRTY_SCULPT is on */
+    bool started;               /* the first interval has begun */
+    bool window_done;           /* this interval's logging window ended */
+    int64_t start_ms;           /* when this interval began */
+    uint32_t *window;           /* dirty pages per block, this interval */
+    uint32_t *scratch;
     uint64_t t_begin;           /* start of the open interval, ns */
 
     /* Filled by the main loop, consumed by the thread (under lock) */
@@ -72,6 +83,7 @@ struct SculptTrack {
 
     /* Previous counters, for the per-interval signals */
     uint64_t prev_vcpu_ns, prev_io_bytes, prev_minflt, prev_majflt;
+    uint64_t prev_net_bytes;
 };
 
 /* CPU time of the calling thread. */
@@ -117,6 +129,67 @@ static uint64_t sculpt_io_bytes(void)
     return bytes;
 }
 
+typedef struct SculptNetCount {
+    GHashTable *seen;           /* interface names counted already */
+    uint64_t bytes;
+} SculptNetCount;
+
+static uint64_t sculpt_read_u64(const char *path)
+{
+    g_autofree char *text = NULL;
+
+    if (!g_file_get_contents(path, &text, NULL, NULL)) {
+        return 0;
+    }
+    return g_ascii_strtoull(text, NULL, 10);
+}
+
+/* One NIC: add its tap backends' interface statistics. */
+static void sculpt_net_nic(NICState *nic, void *opaque)
+{
+    SculptNetCount *nc = opaque;
+
+    for (int i = 0; i < MAX(1, nic->conf->peers.queues); i++) {
+        NetClientState *peer = qemu_get_subqueue(nic, i)->peer;
+        struct ifreq ifr = { 0 };
+        g_autofree char *rx = NULL, *tx = NULL;
+        int fd;
+
+        if (!peer || peer->info->type != NET_CLIENT_DRIVER_TAP) {
+            continue;
+        }
+        fd = tap_get_fd(peer);
+        if (fd < 0 || ioctl(fd, TUNGETIFF, &ifr) || !ifr.ifr_name[0] ||
+            g_hash_table_contains(nc->seen, ifr.ifr_name)) {
+            continue;
+        }
+        g_hash_table_add(nc->seen, g_strdup(ifr.ifr_name));
+        rx = g_strdup_printf("/sys/class/net/%s/statistics/rx_bytes",
+                             ifr.ifr_name);
+        tx = g_strdup_printf("/sys/class/net/%s/statistics/tx_bytes",
+                             ifr.ifr_name);
+        nc->bytes += sculpt_read_u64(rx) + sculpt_read_u64(tx);
+    }
+}
+
+/*
+ * Network bytes so far.  QEMU keeps no per-NIC byte counters, and vhost
+ * moves packets without QEMU, so this reads the statistics of the tap
+ * interfaces behind the VM's NICs (found with TUNGETIFF on the tap fd,
+ * which also works for fds libvirt passed in).  Other backends (user,
+ * socket, ...) are not counted.  BQL held.
+ */
+static uint64_t sculpt_net_bytes(void)
+{
+    SculptNetCount nc = {
+        .seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL),
+    };
+
+    qemu_foreach_nic(sculpt_net_nic, &nc);
+    g_hash_table_destroy(nc.seen);
+    return nc.bytes;
+}
+
 /* The VM's signals since the previous call.  BQL held. */
 static void sculpt_signals(SculptTrack *t, uint64_t interval_ns,
                            sculpt_vm_signals_t *sig)
@@ -124,6 +197,7 @@ static void sculpt_signals(SculptTrack *t, uint64_t interval_ns,
     unsigned ncpus;
     uint64_t vcpu = sculpt_vcpu_ns(&ncpus);
     uint64_t io = sculpt_io_bytes();
+    uint64_t net = sculpt_net_bytes();
     struct rusage ru;
     uint64_t busy;
 
@@ -133,6 +207,9 @@ static void sculpt_signals(SculptTrack *t, uint64_t interval_ns,
         (vcpu - t->prev_vcpu_ns) * 1000000 / (ncpus * interval_ns) : 0;
     sig->vcpu_busy_ppm = MIN(busy, 1000000);
     sig->block_io_bytes = io - t->prev_io_bytes;
+    /* A tap that went away restarts its count: never negative. */
+    sig->net_bytes = net >= t->prev_net_bytes ? net - t->prev_net_bytes : 0;
+    t->prev_net_bytes = net;
     sig->minor_faults = ru.ru_minflt - t->prev_minflt;
     sig->major_faults = ru.ru_majflt - t->prev_majflt;
     t->prev_vcpu_ns = vcpu;
@@ -306,25 +383,60 @@ static void *sculpt_thread(void *opaque)
     return NULL;
 }
 
+/*
+ * The main-loop timer.  With track-duty=100 it fires once per interval:
+ * harvest, hand over, go on.  With track-duty=D < 100 the dirty log runs
+ * only for the first D% of each interval (its cost, mostly vCPU exits or
+ * TCG's slow write path, scales with the time it is on): the timer fires
+ * at the end of that window (harvest, stop logging) and again at the
+ * interval's end (hand over what the window saw, start logging again).
+ * Each (re)start harvests once and throws that away: KVM may report
+ * everything dirty at first.
+ */
 static void sculpt_track_tick(void *opaque)
 {
     SculptState *s = opaque;
     SculptTrack *t = s->track;
     uint64_t now = get_clock();
     uint64_t h0 = sculpt_thread_ns();
+    int64_t now_ms = qemu_clock_get_ms(QEMU_CLOCK_REALTIME);
+    uint32_t on_ms = s->track_duty < 100 ?
+                     MAX(1, s->interval_ms * s->track_duty / 100) :
+                     s->interval_ms;
+    bool first = !t->started;
     Error *err = NULL;
 
-    timer_mod(t->timer, qemu_clock_get_ms(QEMU_CLOCK_REALTIME) +
-              s->interval_ms);
+    if (t->logging && on_ms < s->interval_ms && !t->window_done) {
+        /* End of the logging window. */
+        sculpt_harvest_dirty(s, t->window);
+        memory_global_dirty_log_stop(GLOBAL_DIRTY_SCULPT);
+        t->logging = false;
+        t->window_done = true;
+        timer_mod(t->timer, t->start_ms + s->interval_ms);
+        s->track_stats.harvest_ns += sculpt_thread_ns() - h0;
+        return;
+    }
+
+    t->start_ms = now_ms;
+    timer_mod(t->timer, now_ms + on_ms);
     if (!t->logging) {
         if (!memory_global_dirty_log_start(GLOBAL_DIRTY_SCULPT, &err)) {
             warn_report_err(err);
             return;
         }
         t->logging = true;
-        /* The first round reads all ones (KVM's INITIALLY_SET, and
-         * ram_block_add marking everything dirty): discard it. */
-        sculpt_harvest_dirty(s, t->dirty);
+        if (!t->window_done) {
+            /* Not a duty-cycle restart: the window did not harvest. */
+            sculpt_harvest_dirty(s, t->window);
+            memset(t->window, 0, s->size / s->block_size * sizeof(uint32_t));
+        }
+        sculpt_harvest_dirty(s, t->scratch);   /* thrown away */
+    } else {
+        sculpt_harvest_dirty(s, t->window);
+    }
+    t->window_done = false;
+    if (first) {
+        t->started = true;
         sculpt_signals(t, 0, &t->sig);
         t->t_begin = now;
         return;
@@ -332,14 +444,17 @@ static void sculpt_track_tick(void *opaque)
 
     qemu_mutex_lock(&t->lock);
     if (!t->pending) {
-        sculpt_harvest_dirty(s, t->dirty);
+        memcpy(t->dirty, t->window, s->size / s->block_size *
+               sizeof(uint32_t));
         sculpt_signals(t, now - t->t_begin, &t->sig);
+        s->track_stats.net_bytes += t->sig.net_bytes;
+        s->track_stats.block_bytes += t->sig.block_io_bytes;
         t->t0 = t->t_begin;
         t->t1 = now;
         t->pending = true;
         qemu_cond_signal(&t->cond);
     }
-    /* else the thread is behind: this interval folds into the next one */
+    /* else the thread is behind: this interval's writes are lost to it */
     qemu_mutex_unlock(&t->lock);
     t->t_begin = now;
     s->track_stats.harvest_ns += sculpt_thread_ns() - h0;
@@ -373,9 +488,16 @@ bool sculpt_track_start(SculptState *s, Error **errp)
         error_setg(errp, "interval must be at least 1 ms");
         return false;
     }
+    if (!s->track_duty || s->track_duty > 100) {
+        error_setg(errp, "track-duty must be from 1 to 100 (percent of each "
+                   "interval the dirty log is on)");
+        return false;
+    }
     t = g_new0(SculptTrack, 1);
     t->dirty = g_new0(uint32_t, nblocks);
     t->work_dirty = g_new0(uint32_t, nblocks);
+    t->window = g_new0(uint32_t, nblocks);
+    t->scratch = g_new0(uint32_t, nblocks);
     if (s->trace_file) {
         t->trace = sculpt_trace_writer_new(s->trace_file, s->block_size,
                                            nblocks,
@@ -385,6 +507,8 @@ bool sculpt_track_start(SculptState *s, Error **errp)
             free(err);
             g_free(t->dirty);
             g_free(t->work_dirty);
+            g_free(t->window);
+            g_free(t->scratch);
             g_free(t);
             return false;
         }
@@ -471,6 +595,8 @@ void sculpt_track_stop(SculptState *s)
     qemu_mutex_destroy(&t->lock);
     g_free(t->dirty);
     g_free(t->work_dirty);
+    g_free(t->window);
+    g_free(t->scratch);
     g_free(t);
     s->track = NULL;
 }
