@@ -1327,6 +1327,31 @@ static int hm_cold_release(SculptHmPool *pool, uint8_t *host,
                sculpt_hm_kind_name(pool->kind));
         return -EINVAL;
     }
+    if (range_sync && pool->kind == SCULPT_HM_COLD_FILE && host) {
+        /*
+         * The guest may be touching these pages right now: between a zap
+         * and the fadvise it maps some back, and a mapped folio cannot be
+         * dropped.  So write the range out, unmap the window, and let
+         * MADV_PAGEOUT unmap and reclaim each clean folio under its lock;
+         * what it skips (redirtied meanwhile) goes the usual way below.
+         */
+        if (sync_file_range(pool->fd, off, len,
+                            SYNC_FILE_RANGE_WAIT_BEFORE |
+                            SYNC_FILE_RANGE_WRITE |
+                            SYNC_FILE_RANGE_WAIT_AFTER)) {
+            e = errno;
+            sculpt_errf(err, errlen, "sync_file_range of the cold file "
+                        "failed: %s", strerror(e));
+            return -e;
+        }
+        ret = hm_madv(win, len, MADV_DONTNEED, err, errlen);
+        if (!ret) {
+            ret = hm_madv(host, len, MADV_PAGEOUT, err, errlen);
+        }
+        if (ret) {
+            return ret;
+        }
+    }
     /* drop the guest's page-table entries: on a shared file mapping the
      * data stays in the file, but mapped pages cannot be dropped/paged */
     if (host) {

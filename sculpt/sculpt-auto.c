@@ -52,7 +52,7 @@
 #define SCULPT_AUTO_GUARD_TO 0.90   /* the guard frees down to this share */
 #define SCULPT_AUTO_PREFETCH_P 0.5f /* prefetch blocks at least this likely */
 #define SCULPT_AUTO_PROMOTE_P 0.9f
-#define SCULPT_AUTO_PROMOTE_STREAK 10
+#define SCULPT_AUTO_PROMOTE_STREAK 20
 #define SCULPT_AUTO_PREFETCH_TTL 2  /* intervals a prefetch has to be used */
 
 typedef struct SculptAutoScored {
@@ -74,6 +74,12 @@ struct SculptAuto {
     uint8_t *prefetch_ttl;      /* >0: prefetched, not yet used */
     uint8_t *fast_before;       /* was in DRAM when the interval began */
     uint8_t *used;              /* used in the interval that just ended */
+    uint32_t *seen;             /* sampled pages found accessed */
+    uint8_t *armed;             /* block's sample pages were zapped */
+    uint64_t *pool_page;        /* page size of the block's tier */
+    int pagemap_fd;             /* /proc/self/pagemap, or -1 */
+    uint64_t *pm;               /* pagemap entries of one block */
+    uint64_t phase;             /* rotates the sampled pages */
     bool observed;              /* res_after is valid */
     bool observed_now;          /* observe ran for this interval */
     uint64_t dram_after;        /* DRAM after the last tick's acts */
@@ -121,6 +127,71 @@ static bool sculpt_auto_residency(SculptState *s, SculptAuto *a)
 }
 
 /*
+ * Access sampling by page-table entries, for reads as well as writes and
+ * for every tier (the dirty log sees only vCPU writes; userfaultfd minor
+ * faults do not work on a cold file): at the end of an interval, the
+ * page-table entries of SCULPT_AUTO_SAMPLES pages of each resident block
+ * are dropped with MADV_DONTNEED (the data stays in the memfd or the
+ * file's page cache, dirty state included); a guest access maps the page
+ * back with a minor fault, which /proc/self/pagemap shows as "present" at
+ * the next interval.  Cost: one madvise per sampled page per interval, and
+ * at most one minor fault per sampled page the guest touches.
+ */
+#define SCULPT_AUTO_SAMPLES 16
+#define SCULPT_PM_PRESENT (1ULL << 63)
+
+static uint64_t sculpt_auto_sample_page(SculptAuto *a, unsigned i)
+{
+    uint64_t stride = MAX(1, a->ppb / SCULPT_AUTO_SAMPLES);
+
+    return (i * stride + a->phase % stride) % a->ppb;
+}
+
+/* Zap the sample pages of resident blocks.  Sculpt thread. */
+static void sculpt_auto_arm(SculptState *s, SculptAuto *a)
+{
+    a->phase++;
+    for (uint64_t b = 0; b < a->nblocks; b++) {
+        uint8_t *base = s->host + b * s->block_size;
+
+        a->armed[b] = a->pagemap_fd >= 0 && a->res[b] &&
+                      a->pool_page[b] == a->page;
+        for (unsigned i = 0; a->armed[b] && i < MIN(SCULPT_AUTO_SAMPLES,
+                                                    a->ppb); i++) {
+            if (madvise(base + sculpt_auto_sample_page(a, i) * a->page,
+                        a->page, MADV_DONTNEED)) {
+                a->armed[b] = false;    /* e.g. locked: not sampled */
+            }
+        }
+    }
+}
+
+/* Which sample pages came back; fills a->seen.  Sculpt thread. */
+static void sculpt_auto_harvest(SculptState *s, SculptAuto *a)
+{
+    uint64_t len = a->ppb * sizeof(uint64_t);
+
+    for (uint64_t b = 0; b < a->nblocks; b++) {
+        uint64_t vpn = (uintptr_t)(s->host + b * s->block_size) / a->page;
+        uint32_t n = 0;
+
+        a->seen[b] = 0;
+        if (!a->armed[b]) {
+            continue;
+        }
+        if (pread(a->pagemap_fd, a->pm, len, vpn * sizeof(uint64_t)) !=
+            (ssize_t)len) {
+            a->armed[b] = false;
+            continue;
+        }
+        for (unsigned i = 0; i < MIN(SCULPT_AUTO_SAMPLES, a->ppb); i++) {
+            n += !!(a->pm[sculpt_auto_sample_page(a, i)] & SCULPT_PM_PRESENT);
+        }
+        a->seen[b] = n;
+    }
+}
+
+/*
  * Before the model closes an interval: what the guest faulted back in
  * from the cold file is a sample of its reads and writes there.  Adds to
  * @access/@sampled (the userfaultfd sampler's, or zeros).  Sculpt thread.
@@ -152,6 +223,7 @@ bool sculpt_auto_observe(SculptState *s, uint32_t *access, uint8_t *sampled)
     if (!a->observed) {
         return false;
     }
+    sculpt_auto_harvest(s, a);
     for (uint64_t b = 0; b < a->nblocks; b++) {
         if (a->tier[b] == SCULPT_TIER_COLD) {
             uint32_t back = a->res[b] > a->res_after[b] ?
@@ -160,6 +232,11 @@ bool sculpt_auto_observe(SculptState *s, uint32_t *access, uint8_t *sampled)
             access[b] += back;
             sampled[b] = 1;
             faults += back;
+            any = true;
+        }
+        if (a->armed[b]) {
+            access[b] += a->seen[b];
+            sampled[b] = 1;
             any = true;
         }
     }
@@ -285,7 +362,7 @@ void sculpt_auto_tick(SculptState *s, const uint32_t *dirty,
     /* What the interval touched, and whether it was in DRAM already. */
     for (uint64_t b = 0; b < a->nblocks; b++) {
         bool cold = a->tier[b] == SCULPT_TIER_COLD;
-        bool used = dirty[b] ||
+        bool used = dirty[b] || (a->armed[b] && a->seen[b]) ||
                     (cold && a->observed && a->res[b] > a->res_after[b]);
         bool pf_used = used && a->prefetch_ttl[b];
 
@@ -341,8 +418,16 @@ void sculpt_auto_tick(SculptState *s, const uint32_t *dirty,
     for (uint64_t i = 0; budget && i < a->nblocks; i++) {
         uint64_t b = a->order[i].block;
         uint64_t have = (uint64_t)a->res[b] * page, missing = bs - MIN(bs, have);
+        /*
+         * Prefetch what the model expects, and blocks the guest pages in
+         * densely (a quarter of the block in one interval: a working set
+         * moving in); not blocks it touches here and there, where a
+         * whole-block read would mostly fetch what it does not use.
+         */
+        bool dense = a->res[b] >= a->res_after[b] + a->ppb / 4;
         bool want = a->tier[b] == SCULPT_TIER_COLD && missing &&
-                    (a->used[b] || a->prob[b] >= SCULPT_AUTO_PREFETCH_P);
+                    ((a->used[b] && dense) ||
+                     a->prob[b] >= SCULPT_AUTO_PREFETCH_P);
 
         if (want && admitted + bs <= target &&
             prefetched + missing <= allowance) {
@@ -412,6 +497,10 @@ void sculpt_auto_tick(SculptState *s, const uint32_t *dirty,
     sculpt_auto_residency(s, a);
     a->dram_after = sculpt_auto_dram(s, &anon);
     for (uint64_t b = 0; b < a->nblocks; b++) {
+        a->pool_page[b] = s->pools[a->tier[b]].page_size;
+    }
+    sculpt_auto_arm(s, a);
+    for (uint64_t b = 0; b < a->nblocks; b++) {
         a->res_after[b] = a->res[b];
         a->fast_before[b] = a->tier[b] != SCULPT_TIER_COLD ||
                             a->res[b] == a->ppb;
@@ -470,7 +559,7 @@ void sculpt_auto_guard(SculptState *s)
     SculptAuto *a = s->autos;
     uint64_t budget, dram, anon, page, target, freed = 0, dropped = 0;
     uint64_t allowance, copied = 0;
-    g_autofree uint8_t *drop = NULL;
+    g_autofree uint8_t *drop = NULL, *demote = NULL;
     g_autoptr(GArray) to_cold = NULL;
 
     if (!a || !a->observed || !qatomic_read(&s->auto_on)) {
@@ -484,21 +573,40 @@ void sculpt_auto_guard(SculptState *s)
     if (!sculpt_auto_residency(s, a)) {
         return;
     }
+    sculpt_auto_harvest(s, a);          /* accessed since the interval began */
     page = a->page;
     target = budget * SCULPT_AUTO_GUARD_TO;
     allowance = MAX(s->block_size, qatomic_read(&s->move_bandwidth) *
                     SCULPT_AUTO_GUARD_MS / 1000);
     drop = g_new0(uint8_t, a->nblocks);
+    demote = g_new0(uint8_t, a->nblocks);
     to_cold = g_array_new(false, false, sizeof(uint64_t));
+    /*
+     * Pass 0 spares blocks used since the interval began; pass 1 takes
+     * those not being paged in (at a phase change: the old working set,
+     * still used early in the interval); pass 2, only above the budget
+     * itself, takes any: the budget is a limit.
+     */
+    for (int pass = 0; pass < 3 && dram - freed > target; pass++) {
+        if (pass == 2 && dram - freed <= budget) {
+            break;
+        }
     for (uint64_t i = a->nblocks; i-- > 0 && dram - freed > target;) {
         uint64_t b = a->order[i].block;
+        bool growing = a->res[b] > a->res_after[b];
 
-        if (!a->res[b] || a->res[b] > a->res_after[b] || a->prefetch_ttl[b]) {
+        if (!a->res[b] || drop[b] || demote[b] || a->prefetch_ttl[b] ||
+            (pass == 0 && (growing || (a->armed[b] && a->seen[b]))) ||
+            (pass == 1 && growing)) {
             continue;
+        }
+        if (pass && a->tier[b] != SCULPT_TIER_COLD) {
+            continue;                   /* pass 1 drops, it does not copy */
         }
         if (a->tier[b] == SCULPT_TIER_COLD) {
             drop[b] = 1;
         } else if (copied + s->block_size <= allowance) {
+            demote[b] = 1;
             /* e.g. memory the guest filled and left: demote it */
             g_array_append_val(to_cold, b);
             copied += s->block_size;
@@ -506,6 +614,7 @@ void sculpt_auto_guard(SculptState *s)
             continue;
         }
         freed += (uint64_t)a->res[b] * page;
+    }
     }
     sculpt_auto_runs(s, a, drop, sculpt_auto_drop);
     /* What was dropped no longer counts as paged back in by the guest. */
@@ -604,6 +713,17 @@ void sculpt_auto_init(SculptState *s)
     a->prefetch_ttl = g_new0(uint8_t, a->nblocks);
     a->fast_before = g_new0(uint8_t, a->nblocks);
     a->used = g_new0(uint8_t, a->nblocks);
+    a->seen = g_new0(uint32_t, a->nblocks);
+    a->armed = g_new0(uint8_t, a->nblocks);
+    a->pool_page = g_new0(uint64_t, a->nblocks);
+    a->pm = g_new0(uint64_t, a->ppb);
+    /* With access-sampling=on the userfaultfd sampler zaps pages itself. */
+    a->pagemap_fd = s->access_sampling ? -1 :
+                    open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    if (!s->access_sampling && a->pagemap_fd < 0) {
+        warn_report("sculpt: auto: /proc/self/pagemap: %s; reads of blocks "
+                    "in DRAM go unseen", strerror(errno));
+    }
     a->order = g_new0(SculptAutoScored, a->nblocks);
     a->to_cold = g_array_new(false, false, sizeof(uint64_t));
     a->to_fast = g_array_new(false, false, sizeof(uint64_t));
@@ -634,6 +754,13 @@ void sculpt_auto_cleanup(SculptState *s)
     g_free(a->prefetch_ttl);
     g_free(a->fast_before);
     g_free(a->used);
+    g_free(a->seen);
+    g_free(a->armed);
+    g_free(a->pool_page);
+    g_free(a->pm);
+    if (a->pagemap_fd >= 0) {
+        close(a->pagemap_fd);
+    }
     g_free(a->order);
     g_free(a);
     s->autos = NULL;

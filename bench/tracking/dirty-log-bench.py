@@ -23,15 +23,18 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)),
                                 "..", "..", "tests", "sculpt"))
 import sculptlib  # noqa: E402
 
-SETTINGS = [("default (interval=1000 ms)", 1000),
-            ("aggressive (interval=100 ms)", 100)]
+# (label, sculpt properties); None: no sculpt object
+SETTINGS = [("default (interval=1000 ms)", "interval=1000"),
+            ("duty-cycled (interval=1000 ms, track-duty=25)",
+             "interval=1000,track-duty=25"),
+            ("aggressive (interval=100 ms)", "interval=100")]
 
 
-def run(interval_ms, args):
+def run(props, args):
     extra = []
-    if interval_ms:
+    if props:
         extra = ["-object", "sculpt,id=sc0,memdev=ram0,block-size=64K,"
-                 f"track=on,interval={interval_ms}"]
+                 f"track=on,{props}"]
     g = sculptlib.Guest(mem_mib=1024, run="phases", args=args, extra=extra,
                         name="bench")
     g.echo = False
@@ -46,10 +49,10 @@ def run(interval_ms, args):
                 g.wait_for(r"^SCULPT-RESULT ", timeout=1)
                 break
             except TimeoutError:
-                if interval_ms:
+                if props:
                     last = g.qmp("query-sculpt-stats")[0]["tracking"]
         wall = time.monotonic() - t0
-        if interval_ms and last:
+        if props and last:
             cpu = (last["harvest-time"] + last["model-time"]) / 1e9 / wall
         g.wait_exit(timeout=120)
     finally:
@@ -62,21 +65,25 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--pairs", type=int, default=3)
     ap.add_argument("--ops", type=int, default=1000000)
+    ap.add_argument("--settings", default="",
+                    help="comma-separated indexes into SETTINGS (default all)")
     opts = ap.parse_args()
     sculptlib.require_guest()
     args = f"--ops {opts.ops} --cycles 2 --seed 1"
     print(f"# guest: 1 GiB, accel={sculptlib.pick_accel()}, "
           f"workload: phases {args}; {opts.pairs} pairs per setting")
-    for label, interval in SETTINGS:
+    pick = [int(i) for i in opts.settings.split(",")] if opts.settings \
+        else range(len(SETTINGS))
+    for label, interval in [SETTINGS[i] for i in pick]:
         ratios, cpus = [], []
         for i in range(opts.pairs):
-            order = [0, interval] if i % 2 == 0 else [interval, 0]
+            order = [None, interval] if i % 2 == 0 else [interval, None]
             r = {}
             for iv in order:
                 r[iv] = run(iv, args)
-            ratios.append(r[interval][0] / r[0][0])
+            ratios.append(r[interval][0] / r[None][0])
             cpus.append(r[interval][1] * 100)
-            print(f"  {label} pair {i}: off {r[0][0]:.0f} ops/s, on "
+            print(f"  {label} pair {i}: off {r[None][0]:.0f} ops/s, on "
                   f"{r[interval][0]:.0f} ops/s, ratio {ratios[-1]:.4f}, "
                   f"tracking CPU {cpus[-1]:.3f}% of a core", flush=True)
         print(f"{label}: throughput on/off median {statistics.median(ratios):.4f}"
