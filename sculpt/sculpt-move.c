@@ -623,18 +623,6 @@ static SculptHmVmaAttrs sculpt_attrs(SculptState *s, sculpt_tier to)
     SculptHmVmaAttrs a = s->attrs;
 
     a.locked = s->attrs.locked || (to == SCULPT_TIER_HOT && s->hot_lock);
-    /*
-     * Not on a cold file: a fault in a VM_HUGEPAGE file mapping reads a
-     * whole 2 MiB folio (4 MiB with readahead) whatever the access
-     * pattern, so a guest reading 64 bytes at random pages in megabytes.
-     * Without it, faults read around 128 KiB, and readahead backs off
-     * for random access.  Blocks the guest pages in wholesale are
-     * prefetched whole by auto mode instead.
-     */
-    if (to == SCULPT_TIER_COLD &&
-        s->pools[to].kind == SCULPT_HM_COLD_FILE) {
-        a.hugepage = false;
-    }
     return a;
 }
 
