@@ -50,6 +50,12 @@
 
 #define SCULPT_AUTO_HIGH 0.97       /* start freeing above this share */
 #define SCULPT_AUTO_GUARD_TO 0.90   /* the guard frees down to this share */
+/*
+ * Under this share of the budget nothing needs choosing: skip mincore and
+ * page-table sampling (their cost is paid by the guest and the host when
+ * the working set fits) until DRAM comes closer.
+ */
+#define SCULPT_AUTO_RELAXED 0.75
 #define SCULPT_AUTO_PREFETCH_P 0.5f /* prefetch blocks at least this likely */
 #define SCULPT_AUTO_PROMOTE_P 0.9f
 #define SCULPT_AUTO_PROMOTE_STREAK 20
@@ -82,6 +88,7 @@ struct SculptAuto {
     uint64_t phase;             /* rotates the sampled pages */
     bool observed;              /* res_after is valid */
     bool observed_now;          /* observe ran for this interval */
+    bool relaxed;               /* DRAM well under the budget: look less */
     uint64_t dram_after;        /* DRAM after the last tick's acts */
     uint64_t growth[4];         /* DRAM the guest added in recent ticks */
     uint64_t moves_prev;        /* demoted + promoted at the last tick */
@@ -203,7 +210,12 @@ bool sculpt_auto_observe(SculptState *s, uint32_t *access, uint8_t *sampled)
     uint64_t faults = 0;
     bool any = false;
 
-    if (!a || !qatomic_read(&s->auto_on) || !sculpt_auto_residency(s, a)) {
+    if (!a || !qatomic_read(&s->auto_on)) {
+        return false;
+    }
+    if (a->relaxed && a->observed) {
+        /* res and res_after stay as the last look left them */
+    } else if (!sculpt_auto_residency(s, a)) {
         return false;
     }
     qemu_mutex_lock(&s->core_lock);
@@ -223,7 +235,9 @@ bool sculpt_auto_observe(SculptState *s, uint32_t *access, uint8_t *sampled)
     if (!a->observed) {
         return false;
     }
-    sculpt_auto_harvest(s, a);
+    if (!a->relaxed) {
+        sculpt_auto_harvest(s, a);
+    }
     for (uint64_t b = 0; b < a->nblocks; b++) {
         if (a->tier[b] == SCULPT_TIER_COLD) {
             uint32_t back = a->res[b] > a->res_after[b] ?
@@ -494,12 +508,18 @@ void sculpt_auto_tick(SculptState *s, const uint32_t *dirty,
     sculpt_auto_runs(s, a, fetch, sculpt_auto_prefetch);
 
     /* What the next interval starts with (a cheap second look). */
-    sculpt_auto_residency(s, a);
     a->dram_after = sculpt_auto_dram(s, &anon);
-    for (uint64_t b = 0; b < a->nblocks; b++) {
-        a->pool_page[b] = s->pools[a->tier[b]].page_size;
+    a->relaxed = budget && a->dram_after < budget * SCULPT_AUTO_RELAXED;
+    if (a->relaxed) {
+        memset(a->armed, 0, a->nblocks);
+        memset(a->seen, 0, a->nblocks * sizeof(*a->seen));
+    } else {
+        sculpt_auto_residency(s, a);
+        for (uint64_t b = 0; b < a->nblocks; b++) {
+            a->pool_page[b] = s->pools[a->tier[b]].page_size;
+        }
+        sculpt_auto_arm(s, a);
     }
-    sculpt_auto_arm(s, a);
     for (uint64_t b = 0; b < a->nblocks; b++) {
         a->res_after[b] = a->res[b];
         a->fast_before[b] = a->tier[b] != SCULPT_TIER_COLD ||
