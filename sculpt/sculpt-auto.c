@@ -702,17 +702,15 @@ SculptAutoStats *sculpt_auto_stats(SculptState *s)
     SculptAuto *a = s->autos;
     SculptAutoStats *st = g_new0(SculptAutoStats, 1);
 
-    st->enabled = qatomic_read(&s->auto_on);
-    st->fast_budget = qatomic_read(&s->fast_budget);
-    st->move_bandwidth = qatomic_read(&s->move_bandwidth);
     if (a) {
         qemu_mutex_lock(&a->lock);
         *st = a->st;
         qemu_mutex_unlock(&a->lock);
-        st->enabled = qatomic_read(&s->auto_on);
-        st->fast_budget = qatomic_read(&s->fast_budget);
-        st->move_bandwidth = qatomic_read(&s->move_bandwidth);
     }
+    /* The knobs as they are now, not as the last interval saw them. */
+    st->enabled = qatomic_read(&s->auto_on);
+    st->fast_budget = qatomic_read(&s->fast_budget);
+    st->move_bandwidth = qatomic_read(&s->move_bandwidth);
     return st;
 }
 

@@ -135,12 +135,7 @@ class Guest:
 
     def results(self, prefix="SCULPT-RESULT"):
         """Parsed key=value fields of every console line with @prefix."""
-        out = []
-        for line in self.lines:
-            if line.startswith(prefix + " "):
-                out.append(dict(kv.split("=", 1) for kv in line.split()[1:]
-                                if "=" in kv))
-        return out
+        return parse_lines(self.lines, prefix)
 
     # --- monitor -------------------------------------------------------
     def qmp(self, cmd, **args):
@@ -160,6 +155,25 @@ class Guest:
     def shutdown(self):
         if self.vm.is_running():
             self.vm.shutdown(hard=True)
+
+
+def parse_lines(lines, prefix="SCULPT-RESULT"):
+    """Parsed key=value fields of every line of @lines with @prefix."""
+    return [dict(kv.split("=", 1) for kv in line.split()[1:] if "=" in kv)
+            for line in lines if line.startswith(prefix + " ")]
+
+
+def native_result(command, args):
+    """The last SCULPT-RESULT of `sculpt-work COMMAND ARGS` run natively on
+    the host: the same binary the guest runs, so its checksum is the one a
+    guest run must print."""
+    out = run([os.path.join(guest_dir(), "sculpt-work"), command] +
+              args.split())
+    res = parse_lines(out.splitlines())
+    if not res:
+        raise RuntimeError(f"native sculpt-work {command} printed no "
+                           f"SCULPT-RESULT:\n{out}")
+    return res[-1]
 
 
 def require_guest():
