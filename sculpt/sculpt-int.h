@@ -17,6 +17,7 @@
 #include "qemu/thread.h"
 #include "qom/object.h"
 #include "system/hostmem.h"
+#include "qapi/qapi-types-sculpt.h"
 #include "sculpt/sculpt.h"          /* the C++ core's C ABI */
 #include "hostmem.h"                /* host memory tiers and moves */
 
@@ -147,6 +148,8 @@ struct SculptAutoStats *sculpt_auto_stats(SculptState *s);
 bool sculpt_track_start(SculptState *s, Error **errp);
 void sculpt_track_stop(SculptState *s);
 void sculpt_track_remapped(SculptState *s, uint64_t off, uint64_t len);
+void sculpt_track_discarded(SculptState *s, uint64_t off, uint64_t len);
+SculptSamplingStats *sculpt_track_sampling_stats(SculptState *s);
 
 static inline bool sculpt_is_sculpted(SculptState *s)
 {

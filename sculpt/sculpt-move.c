@@ -958,6 +958,8 @@ static bool sculpt_discard(RAMBlock *rb, uint64_t start, size_t length,
     if (!s || !length || end > s->size) {
         return false;
     }
+    /* Whoever frees it: the sampler must not keep watching holes. */
+    sculpt_track_discarded(s, start, length);
     bs = s->block_size;
     for (uint64_t b = start / bs; b <= (end - 1) / bs; b++) {
         sculpted |= sculpt_block_tier(s, b, &slot) != SCULPT_TIER_BASE;

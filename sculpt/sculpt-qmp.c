@@ -57,6 +57,7 @@ static SculptTrackingStats *sculpt_tracking_stats(SculptState *s,
     ts->model_time = qatomic_read(&s->track_stats.model_ns);
     ts->net_bytes = s->track_stats.net_bytes;
     ts->block_bytes = s->track_stats.block_bytes;
+    ts->sampling = sculpt_track_sampling_stats(s);
     n = sculpt_core_hottest_ranges(s->core, ranges, hottest);
     for (uint64_t i = 0; i < n; i++) {
         SculptBlockRange *r = g_new0(SculptBlockRange, 1);
@@ -163,6 +164,17 @@ void hmp_info_sculpt(Monitor *mon, const QDict *qdict)
                            ts->intervals, ts->policy, ts->hot_blocks,
                            ts->warm_blocks, ts->cold_blocks, ts->precision,
                            ts->recall);
+            if (ts->sampling) {
+                SculptSamplingStats *ss = ts->sampling;
+
+                monitor_printf(mon, "  sampling: %" PRIu64 " MiB watched, %"
+                               PRIu64 " chunks armed, %" PRIu64 " faults (%"
+                               PRIu64 " hits), fault thread %" PRIu64
+                               " ms, arming %" PRIu64 " ms\n",
+                               ss->watched_bytes / MiB, ss->armed, ss->faults,
+                               ss->hits, ss->fault_time / 1000000,
+                               ss->arm_time / 1000000);
+            }
             for (SculptBlockRangeList *r = ts->hottest; r; r = r->next) {
                 monitor_printf(mon, "    hot blocks %" PRIu64 "-%" PRIu64
                                "\n", r->value->first,

@@ -278,6 +278,40 @@ void sculpt_track_remapped(SculptState *s, uint64_t off, uint64_t len)
     qemu_mutex_unlock(&t->lock);
 }
 
+/* The access sampler's figures, or NULL without one.  Any thread. */
+SculptSamplingStats *sculpt_track_sampling_stats(SculptState *s)
+{
+    SculptTrack *t = s->track;
+    SculptSamplingStats *ss;
+    SculptUsStats us;
+
+    if (!t || !t->us) {
+        return NULL;
+    }
+    sculpt_us_get_stats(t->us, &us);
+    ss = g_new0(SculptSamplingStats, 1);
+    ss->watched_bytes = us.watched_bytes;
+    ss->armed = us.nr_armed;
+    ss->faults = us.faults;
+    ss->hits = us.hits;
+    ss->carried = us.carried;
+    ss->fault_time = us.handler_cpu_ns;
+    ss->arm_time = us.arm_ns + us.harvest_ns;
+    return ss;
+}
+
+/*
+ * [off, off+len) of guest RAM was discarded (balloon, ram_block_discard_
+ * range): its pages are holes now, which a touch refills without a minor
+ * fault, so the sampler forgets the samples there.  Lock-free.
+ */
+void sculpt_track_discarded(SculptState *s, uint64_t off, uint64_t len)
+{
+    if (s->track && s->track->us) {
+        sculpt_us_invalidate(s->track->us, off, len);
+    }
+}
+
 static void *sculpt_thread(void *opaque)
 {
     SculptState *s = opaque;
@@ -526,7 +560,8 @@ bool sculpt_track_start(SculptState *s, Error **errp)
             .host = s->host,
             .size = s->size,
             .block_size = s->block_size,
-            .flags = SCULPT_US_POPULATE,
+            /* idle blocks stay watched, hot ones are re-checked */
+            .flags = SCULPT_US_POPULATE | SCULPT_US_STICKY,
         };
         char ebuf[256];
 

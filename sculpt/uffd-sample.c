@@ -66,6 +66,8 @@ typedef struct UsSample {
     uint64_t block;
     uint32_t region;
     bool valid;                 /* armed (madvise succeeded) */
+    bool carry;                 /* STICKY: stays armed past the harvest */
+    bool kept;                  /* carried in: armed already, no zap */
 } UsSample;
 
 typedef struct UsSkip {
@@ -97,13 +99,22 @@ struct SculptUs {
 
     _Atomic uint32_t *st;       /* per block, see US_ARMED */
     uint8_t *watch;             /* per block: wholly registered */
+    uint8_t *mark;              /* per block: picked this arm (scratch) */
+    _Atomic uint8_t *resident;  /* per block: its sample chunks were all
+                                   in the memfd (STICKY; cleared by
+                                   invalidate: a remap or punch) */
     uint32_t gen;
+    bool gen_ready;             /* harvest advanced gen for the next arm */
     bool armed_now;
 
     UsRegion *reg, *reg_tmp;
     uint32_t nreg, reg_cap;
     UsSample *samp;
     uint32_t nsamp, samp_cap;
+    /* SCULPT_US_STICKY: samples for the next arm, from the last harvest */
+    UsSample *carry, *rearm;
+    uint32_t ncarry, nrearm, carry_cap, rearm_cap;
+    uint64_t sweep;             /* next block the sweep looks at */
     uint64_t rng;
 
     UsSkip *skip;
@@ -594,6 +605,7 @@ static void us_invalidate_blocks(SculptUs *us, uint64_t b0, uint64_t b1)
 
     for (b = b0; b < b1; b++) {
         atomic_store_explicit(&us->st[b], 0, memory_order_release);
+        atomic_store_explicit(&us->resident[b], 0, memory_order_release);
     }
 }
 
@@ -834,15 +846,32 @@ int sculpt_us_new(SculptUs **pus, const SculptUsConfig *cfg,
     /* our own pidfd: process_madvise() zaps many runs in one call */
     us->pidfd = syscall(SYS_pidfd_open, getpid(), 0);
     us->reg_cap = us->cfg.max_regions + 1;
-    us->samp_cap = us->reg_cap * us->cfg.samples_per_region;
+    if (us->cfg.flags & SCULPT_US_STICKY) {
+        if (!us->cfg.max_armed) {
+            us->cfg.max_armed = 8 * us->cfg.max_regions *
+                us->cfg.samples_per_region;
+        }
+        if (us->cfg.max_armed > us->nblocks) {
+            us->cfg.max_armed = us->nblocks;
+        }
+        us->carry_cap = us->cfg.max_armed;
+        us->rearm_cap = us->reg_cap * us->cfg.samples_per_region;
+    }
+    us->samp_cap = us->reg_cap * us->cfg.samples_per_region +
+        us->carry_cap + us->rearm_cap;
     us->st = calloc(us->nblocks, sizeof(*us->st));
     us->watch = calloc(us->nblocks, 1);
     us->reg = calloc(us->reg_cap, sizeof(*us->reg));
     us->reg_tmp = calloc(us->reg_cap, sizeof(*us->reg_tmp));
     us->samp = calloc(us->samp_cap, sizeof(*us->samp));
     us->iov = calloc(US_IOV_MAX, sizeof(*us->iov));
+    us->mark = calloc(us->nblocks, 1);
+    us->resident = calloc(us->nblocks, 1);
+    us->carry = calloc(us->carry_cap + 1, sizeof(*us->carry));
+    us->rearm = calloc(us->rearm_cap + 1, sizeof(*us->rearm));
     if (!us->st || !us->watch || !us->reg || !us->reg_tmp || !us->samp ||
-        !us->iov) {
+        !us->iov || !us->mark || !us->resident || !us->carry ||
+        !us->rearm) {
         sculpt_us_free(us);
         sculpt_errf(err, errlen, "out of memory");
         return -ENOMEM;
@@ -936,6 +965,10 @@ void sculpt_us_free(SculptUs *us)
     free(us->reg);
     free(us->reg_tmp);
     free(us->samp);
+    free(us->mark);
+    free((void *)us->resident);
+    free(us->carry);
+    free(us->rearm);
     free(us->skip);
     free(us);
 }
@@ -1042,24 +1075,24 @@ static void us_split(SculptUs *us)
  * else (older kernel: EINVAL for MADV_DONTNEED) disables itself and the
  * caller falls back to one madvise() per run.
  */
-static uint64_t us_zap_batched(SculptUs *us)
+static uint64_t us_zap_batched(SculptUs *us, uint32_t nz)
 {
     uint64_t t0 = us_now_ns();
     uint32_t i = 0;
 
     us->o.batched = false;
-    if (us->pidfd < 0 || !us->nsamp) {
+    if (us->pidfd < 0 || !nz) {
         return 0;
     }
-    while (i < us->nsamp) {
+    while (i < nz) {
         uint32_t n = 0, first = i;
         size_t total = 0;
         ssize_t r;
 
-        while (i < us->nsamp && n < US_IOV_MAX) {
+        while (i < nz && n < US_IOV_MAX) {
             uint32_t j = i + 1;
 
-            while (j < us->nsamp &&
+            while (j < nz &&
                    us->samp[j].off == us->samp[j - 1].off + us->chunk) {
                 j++;
             }
@@ -1085,16 +1118,84 @@ static uint64_t us_zap_batched(SculptUs *us)
             return 0;
         }
     }
-    us->o.armed += us->nsamp;
+    us->o.armed += nz;
     us->o.batched = true;
     return us_now_ns() - t0;
+}
+
+/*
+ * STICKY: may the chunk at @off stay armed for long?  Only if all its
+ * pages are in the memfd: a touch of a hole allocates the page and maps
+ * it without a minor fault, which would leave the chunk mapped and
+ * "untouched" for as long as it is carried.  Holes are free guest memory;
+ * they are watched once the guest has used them.
+ */
+static bool us_resident(SculptUs *us, uint64_t off)
+{
+    unsigned char vec[64];
+    uint64_t n = us->chunk / us->page, i, b = off >> us->bs_shift;
+
+    /* memfd pages stay until a punch or remap, which invalidate */
+    if (atomic_load_explicit(&us->resident[b], memory_order_acquire)) {
+        return true;
+    }
+    if (n > sizeof(vec)) {
+        n = sizeof(vec);        /* the chunk's head tells enough */
+    }
+    if (mincore(us->host + off, n * us->page, vec) < 0) {
+        return false;
+    }
+    for (i = 0; i < n; i++) {
+        if (!(vec[i] & 1)) {
+            return false;
+        }
+    }
+    if (us->chunks_per_block == 1) {
+        atomic_store_explicit(&us->resident[b], 1, memory_order_release);
+    }
+    return true;
+}
+
+static int us_cmp_off(const void *a, const void *b)
+{
+    const UsSample *x = a, *y = b;
+
+    return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/* The region holding block b (regions tile the blocks in order) */
+static uint32_t us_region_of(SculptUs *us, uint64_t b)
+{
+    uint32_t lo = 0, hi = us->nreg;
+
+    while (hi - lo > 1) {
+        uint32_t mid = (lo + hi) / 2;
+
+        if (us->reg[mid].start <= b) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+static void us_next_gen(SculptUs *us)
+{
+    us->gen = (us->gen + 1) & US_GEN_MASK;
+    if (!us->gen) {
+        us->gen = 1;
+    }
 }
 
 int sculpt_us_arm_interval(SculptUs *us, uint64_t now_ns, uint64_t seed,
                            char *err, size_t errlen)
 {
     uint64_t t0 = us_now_ns(), tm = 0;
-    uint32_t i, k = us->cfg.samples_per_region, gen;
+    uint32_t i, k = us->cfg.samples_per_region, gen, nz, nkept = 0;
+    uint32_t nrearm_used;
+    bool sticky = us->cfg.flags & SCULPT_US_STICKY;
+    UsSample *kept;
 
     if (us->armed_now) {
         sculpt_errf(err, errlen, "sampler: the previous interval was not "
@@ -1110,65 +1211,125 @@ int sculpt_us_arm_interval(SculptUs *us, uint64_t now_ns, uint64_t seed,
         us_merge(us);
         us_split(us);
     }
+    /* the harvest already moved the carried chunks to this generation */
+    if (!us->gen_ready) {
+        us_next_gen(us);
+    }
+    us->gen_ready = false;
+    gen = us->gen << 2;
+
+    /*
+     * Layout of samp[]: first the chunks to zap now (hit blocks armed
+     * again, then the regions' picks), sorted by address; then the
+     * carried chunks, armed already.
+     */
+    us->nsamp = 0;
+    for (i = 0; i < us->nrearm; i++) {
+        UsSample sm = us->rearm[i];
+
+        if (!us->watch[sm.block] || us->mark[sm.block] ||
+            !us_resident(us, sm.off)) {
+            continue;
+        }
+        us->mark[sm.block] = 1;
+        sm.valid = true;
+        sm.carry = sm.kept = false;
+        us->samp[us->nsamp++] = sm;
+    }
+    nrearm_used = us->nsamp;
+    kept = us->carry;
+    for (i = 0; i < us->ncarry; i++) {
+        uint64_t b = kept[i].block;
+
+        /* remapped, unregistered or re-armed meanwhile: not ours now */
+        if (!us->watch[b] || us->mark[b] ||
+            (atomic_load_explicit(&us->st[b], memory_order_acquire) &
+             ~US_STATE_MASK) != gen) {
+            continue;
+        }
+        us->mark[b] = 1;
+        kept[nkept++] = kept[i];
+    }
 
     /* pick: k distinct watched blocks per region, a random chunk in each */
-    us->nsamp = 0;
     for (i = 0; i < us->nreg; i++) {
         UsRegion *r = &us->reg[i];
-        uint32_t first = us->nsamp, j, t;
+        uint32_t j, t;
 
         r->nsamp = r->nhit = 0;
         for (j = 0; j < k && j < r->nr; j++) {
             for (t = 0; t < 4; t++) {
-                uint64_t b = r->start + us_rnd_below(us, r->nr), q;
-                bool dup = false;
+                uint64_t b = r->start + us_rnd_below(us, r->nr);
+                uint64_t off = (b << us->bs_shift) +
+                    us_rnd_below(us, us->chunks_per_block) * us->chunk;
 
-                if (!us->watch[b]) {
+                if (!us->watch[b] || us->mark[b] ||
+                    (sticky && !us_resident(us, off))) {
                     continue;
                 }
-                for (q = first; q < us->nsamp; q++) {
-                    dup |= us->samp[q].block == b;
-                }
-                if (dup) {
-                    continue;
-                }
+                us->mark[b] = 1;
                 us->samp[us->nsamp++] = (UsSample) {
-                    .off = (b << us->bs_shift) +
-                        us_rnd_below(us, us->chunks_per_block) * us->chunk,
-                    .block = b, .region = i, .valid = true,
+                    .off = off, .block = b, .valid = true,
                 };
                 break;
             }
         }
-        /* keep address order inside the region (insertion sort, k small) */
-        for (j = first + 1; j < us->nsamp; j++) {
-            UsSample s = us->samp[j];
-            uint32_t q = j;
+    }
+    /*
+     * STICKY: what the regions left of the budget (max_regions * k new
+     * chunks) sweeps the blocks that are not armed, in address order
+     * from where the last sweep stopped: every block is watched within
+     * a bounded number of intervals, and then stays watched while idle.
+     */
+    if (us->cfg.flags & SCULPT_US_STICKY) {
+        uint64_t budget = (uint64_t)us->cfg.max_regions * k, steps = 0;
+        uint32_t picks = us->nsamp - nrearm_used;
 
-            while (q > first && us->samp[q - 1].off > s.off) {
-                us->samp[q] = us->samp[q - 1];
-                q--;
+        /* bounded: at most 4 * budget residency checks */
+        while (picks < budget && steps++ < us->nblocks &&
+               steps <= 4 * budget) {
+            uint64_t b = us->sweep;
+            uint64_t off = (b << us->bs_shift) +
+                us_rnd_below(us, us->chunks_per_block) * us->chunk;
+
+            us->sweep = us->sweep + 1 < us->nblocks ? us->sweep + 1 : 0;
+            if (!us->watch[b] || us->mark[b] || !us_resident(us, off)) {
+                continue;
             }
-            us->samp[q] = s;
+            us->mark[b] = 1;
+            us->samp[us->nsamp++] = (UsSample) {
+                .off = off, .block = b, .valid = true,
+            };
+            picks++;
         }
     }
+    nz = us->nsamp;
+    /* address order: adjacent chunks zap (and map back) in one call */
+    qsort(us->samp, nz, sizeof(*us->samp), us_cmp_off);
+    for (i = 0; i < nkept; i++) {
+        UsSample sm = kept[i];
 
-    us->gen = (us->gen + 1) & US_GEN_MASK;
-    if (!us->gen) {
-        us->gen = 1;
+        sm.kept = true;
+        sm.carry = false;
+        us->samp[us->nsamp++] = sm;
     }
-    gen = us->gen << 2;
-    /* publish before zapping, so the very first fault finds it armed */
+    us->ncarry = us->nrearm = 0;
     for (i = 0; i < us->nsamp; i++) {
+        us->samp[i].region = us_region_of(us, us->samp[i].block);
+        us->mark[us->samp[i].block] = 0;
+    }
+
+    /* publish before zapping, so the very first fault finds it armed */
+    for (i = 0; i < nz; i++) {
         atomic_store_explicit(&us->st[us->samp[i].block], gen | US_ARMED,
                               memory_order_release);
     }
-    tm = us_zap_batched(us);
-    for (i = 0; i < us->nsamp && !us->o.batched;) {
+    tm = us_zap_batched(us, nz);
+    for (i = 0; i < nz && !us->o.batched;) {
         uint32_t j = i + 1;
         uint64_t t1;
 
-        while (j < us->nsamp &&
+        while (j < nz &&
                us->samp[j].off == us->samp[j - 1].off + us->chunk) {
             j++;
         }
@@ -1191,6 +1352,7 @@ int sculpt_us_arm_interval(SculptUs *us, uint64_t now_ns, uint64_t seed,
         us->o.madvise_calls++;
         i = j;
     }
+    us->o.nr_armed = us->nsamp;
     us->armed_now = true;
     us->o.madvise_ns += tm;
     us->o.arm_ns += us_now_ns() - t0;
@@ -1202,25 +1364,40 @@ int sculpt_us_harvest(SculptUs *us, uint32_t *counts, uint8_t *sampled,
                       char *err, size_t errlen)
 {
     uint64_t t0 = us_now_ns();
-    uint32_t gen = us->gen << 2, i, w = us->cfg.ewma_permille;
+    uint32_t gen = us->gen << 2, next, i, w = us->cfg.ewma_permille;
     bool extra = us->cfg.flags & SCULPT_US_EXTRAPOLATE;
+    bool sticky = us->cfg.flags & SCULPT_US_STICKY;
+    uint32_t ncarry = 0;
 
     if (!us->armed_now) {
         sculpt_errf(err, errlen, "sampler: no interval is armed");
         return -EINVAL;
     }
+    us_next_gen(us);
+    next = us->gen << 2;
+    us->gen_ready = true;
 
-    /* 1. map untouched chunks back (adjacent ones in one UFFDIO_CONTINUE) */
+    /* 1. untouched chunks: keep up to max_armed armed (STICKY) ... */
+    for (i = 0; i < us->nsamp; i++) {
+        UsSample *sm = &us->samp[i];
+
+        sm->carry = sticky && sm->valid && ncarry < us->carry_cap &&
+            atomic_load_explicit(&us->st[sm->block],
+                                 memory_order_acquire) == (gen | US_ARMED);
+        ncarry += sm->carry;
+    }
+    /* ... and map the others back (adjacent ones in one UFFDIO_CONTINUE) */
     for (i = 0; i < us->nsamp;) {
         uint32_t j;
 
-        if (!us->samp[i].valid ||
+        if (!us->samp[i].valid || us->samp[i].carry ||
             atomic_load_explicit(&us->st[us->samp[i].block],
                                  memory_order_acquire) != (gen | US_ARMED)) {
             i++;
             continue;
         }
         for (j = i + 1; j < us->nsamp && us->samp[j].valid &&
+             !us->samp[j].carry &&
              us->samp[j].off == us->samp[j - 1].off + us->chunk &&
              atomic_load_explicit(&us->st[us->samp[j].block],
                                   memory_order_acquire) == (gen | US_ARMED);
@@ -1235,7 +1412,7 @@ int sculpt_us_harvest(SculptUs *us, uint32_t *counts, uint8_t *sampled,
     /* 2. faults queued before the un-arm still belong to this interval */
     us_drain(us);
 
-    /* 3. close every sample and collect */
+    /* 3. close every sample (carried ones move to the next generation) */
     if (counts) {
         memset(counts, 0, us->nblocks * sizeof(*counts));
     }
@@ -1244,25 +1421,42 @@ int sculpt_us_harvest(SculptUs *us, uint32_t *counts, uint8_t *sampled,
     }
     for (i = 0; i < us->nsamp; i++) {
         UsSample *s = &us->samp[i];
-        uint32_t old;
+        uint32_t old = gen | US_ARMED;
+        bool hit;
 
         if (!s->valid) {
             continue;
         }
-        old = atomic_exchange_explicit(&us->st[s->block], 0,
-                                       memory_order_acq_rel);
-        if ((old & ~US_STATE_MASK) != gen) {
-            continue;           /* invalidated (remapped) meanwhile */
+        if (s->carry &&
+            atomic_compare_exchange_strong_explicit(&us->st[s->block], &old,
+                next | US_ARMED, memory_order_acq_rel,
+                memory_order_acquire)) {
+            /* watched, untouched, still armed: it goes on watching */
+            us->carry[us->ncarry++] = *s;
+            us->o.carried++;
+        } else {
+            /* touched (or not carried): close it */
+            old = atomic_exchange_explicit(&us->st[s->block], 0,
+                                           memory_order_acq_rel);
+            if ((old & ~US_STATE_MASK) != gen) {
+                continue;       /* invalidated (remapped) meanwhile */
+            }
         }
+        hit = (old & US_STATE_MASK) == US_HIT;
         us->reg[s->region].nsamp++;
-        if ((old & US_STATE_MASK) == US_HIT) {
+        if (hit) {
             us->reg[s->region].nhit++;
+            if (sticky && us->nrearm < us->rearm_cap) {
+                /* a hit block is watched again the next interval */
+                us->rearm[us->nrearm++] = *s;
+                us->o.rearmed++;
+            }
         }
         if (!extra) {
             if (sampled) {
                 sampled[s->block] = 1;
             }
-            if (counts && (old & US_STATE_MASK) == US_HIT) {
+            if (counts && hit) {
                 counts[s->block]++;
             }
         }

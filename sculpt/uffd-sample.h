@@ -31,6 +31,24 @@
  *   hole that was allocated by the touch, or a fault being handled right
  *   now) counts as accessed.
  *
+ * Sticky samples (SCULPT_US_STICKY): an untouched chunk is not mapped
+ *   back but stays armed into the next interval (its state moves to the
+ *   next generation atomically at harvest, so a touch is counted in the
+ *   interval it happened in), up to max_armed chunks; and a block hit in
+ *   one interval is armed again in the next one (up to max_regions *
+ *   samples_per_region of them).  A chunk left armed costs nothing until
+ *   touched, and then one fault; so, for the same bound on faults per
+ *   interval, every idle block soon stays watched all the time and a
+ *   block that turns hot is caught at its first touch, where plain
+ *   DAMON sampling sees a scattered hot set only a few blocks per
+ *   interval.  Cost: arming and faults per interval stay bounded by
+ *   2 * max_regions * samples_per_region plus the carried chunks that
+ *   get touched (at most one fault each).  Only chunks whose pages are
+ *   all in the memfd are armed (mincore, remembered per block until a
+ *   remap or discard invalidates it): touching a hole allocates the page
+ *   and maps it with no minor fault, which would leave a carried chunk
+ *   mapped, and reported idle, for good.
+ *
  * Not watched (sampled = 0, see sculpt_us_describe()): file-backed (cold
  *   file) and hugetlb VMAs, private mappings, VMAs registered by another
  *   userfaultfd (EBUSY: postcopy), and chunks that are holes in the memfd
@@ -90,6 +108,8 @@ enum {
      * (extrapolated).  Default: only blocks that held a sample chunk.
      */
     SCULPT_US_EXTRAPOLATE   = 1 << 1,
+    /* Untouched chunks stay armed across intervals (see above). */
+    SCULPT_US_STICKY        = 1 << 2,
 };
 
 typedef struct SculptUsConfig {
@@ -104,6 +124,9 @@ typedef struct SculptUsConfig {
     uint32_t samples_per_region;    /* 0: 1 */
     uint32_t merge_permille;    /* 0: 200 (scores are 0..1000) */
     uint32_t ewma_permille;     /* weight of the newest interval; 0: 500 */
+    uint32_t max_armed;         /* SCULPT_US_STICKY: chunks kept armed
+                                   across intervals; 0: 8 * max_regions *
+                                   samples_per_region */
     unsigned flags;             /* SCULPT_US_* */
 } SculptUsConfig;
 
@@ -127,6 +150,9 @@ typedef struct SculptUsStats {
     uint64_t armed;             /* chunks armed */
     uint64_t unarmed;           /* chunks mapped back untouched */
     uint64_t unarm_hits;        /* chunks found mapped at harvest */
+    uint64_t carried;           /* chunks left armed into the next interval */
+    uint64_t rearmed;           /* hit blocks armed again the next interval */
+    uint32_t nr_armed;          /* chunks armed by the last arm */
     uint64_t madvise_calls;     /* MADV_DONTNEED calls (batched) */
     bool batched;               /* the last arm used process_madvise() */
     uint64_t madvise_errors;
@@ -173,7 +199,8 @@ int sculpt_us_arm_interval(SculptUs *us, uint64_t now_ns, uint64_t seed,
                            char *err, size_t errlen);
 
 /*
- * End the armed interval: map the untouched chunks back, then fill
+ * End the armed interval: map the untouched chunks back (STICKY: up to
+ * max_armed of them stay armed into the next interval), then fill
  * counts[nblocks] (accessed sample chunks per block) and sampled[nblocks]
  * (1: the block was watched this interval, else 0 and count 0), as
  * sculpt_core_record_access() takes them; either may be NULL.  Updates
@@ -184,8 +211,9 @@ int sculpt_us_harvest(SculptUs *us, uint32_t *counts, uint8_t *sampled,
 
 /*
  * Forget the samples armed in [off, off + len) (offsets in the range),
- * e.g. because the mover remapped it: those blocks report sampled = 0
- * this interval.  Lock-free: may run in any thread, concurrently with
+ * e.g. because the mover remapped it or a discard punched it: those
+ * blocks report sampled = 0 this interval (and, STICKY, their chunks are
+ * checked for holes again before they are armed).  Lock-free: may run in any thread, concurrently with
  * the owner and the fault thread.  Call it before (or right after) the
  * remap, then sculpt_us_reregister() from the owner thread.
  */
