@@ -965,6 +965,23 @@ void sculpt_hm_copy(void *dst, const void *src, size_t len, bool nt)
     memcpy(dst, src, len);
 }
 
+uint64_t sculpt_hm_copy_fix(void *dst, const void *src, size_t len)
+{
+    uint8_t *d = dst;
+    const uint8_t *s = src;
+    uint64_t fixed = 0;
+    size_t off, n;
+
+    for (off = 0; off < len; off += n) {
+        n = len - off < 4096 ? len - off : 4096;
+        if (memcmp(d + off, s + off, n)) {
+            memcpy(d + off, s + off, n);
+            fixed += n;
+        }
+    }
+    return fixed;
+}
+
 static int hm_madv(uint8_t *host, uint64_t len, int advice,
                    char *err, size_t errlen)
 {
@@ -1210,7 +1227,11 @@ int sculpt_hm_move_run(const SculptHmMove *mv, SculptHmMoveResult *res,
     /* 1. copy through the destination's window (never pwrite: hugetlb) */
     t0 = hm_now_ns();
     win = dst->window + mv->dst_slot * bs;
-    sculpt_hm_copy(win, mv->host, len, mv->flags & SCULPT_HM_NT_COPY);
+    if (mv->flags & SCULPT_HM_VERIFY_COPY) {
+        res->bytes_fixed = sculpt_hm_copy_fix(win, mv->host, len);
+    } else {
+        sculpt_hm_copy(win, mv->host, len, mv->flags & SCULPT_HM_NT_COPY);
+    }
     hm_set_range(dst->backed, mv->dst_slot, mv->nblocks, true);
     t1 = hm_now_ns();
     res->ns_copy = t1 - t0;

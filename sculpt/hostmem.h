@@ -108,6 +108,14 @@ enum {
     SCULPT_HM_DEFER_RELEASE = 1 << 0, /* caller releases the sources */
     SCULPT_HM_POPULATE      = 1 << 1, /* prefault the new mapping */
     SCULPT_HM_NT_COPY       = 1 << 2, /* non-temporal copy loop */
+    /*
+     * The destination slots already hold a copy made outside the pause
+     * (with the guest running): compare page by page and copy only the
+     * pages that differ.  Every byte is still checked inside the pause,
+     * no dirty bitmap is trusted; a page cache destination (cold file)
+     * is then mostly read, not written, while the vCPUs wait.
+     */
+    SCULPT_HM_VERIFY_COPY   = 1 << 3,
 };
 
 typedef struct SculptHmMove {
@@ -131,6 +139,7 @@ typedef struct SculptHmMoveResult {
     int release_err;        /* a punch failed: slot recycled instead */
     uint32_t mmaps;         /* mmap() calls made (remap + any restore) */
     uint64_t ns_copy, ns_remap, ns_attrs, ns_populate, ns_release;
+    uint64_t bytes_fixed;   /* VERIFY_COPY: bytes that differed, copied */
 } SculptHmMoveResult;
 
 /* --- pools ------------------------------------------------------------ */
@@ -195,6 +204,10 @@ int sculpt_hm_pool_prefault(SculptHmPool *pool, uint64_t slot, uint64_t n,
 
 /* Copy len bytes; nt: non-temporal stores (x86-64), else memcpy */
 void sculpt_hm_copy(void *dst, const void *src, size_t len, bool nt);
+
+/* Make dst equal src page by page, writing only pages that differ;
+ * returns the bytes copied */
+uint64_t sculpt_hm_copy_fix(void *dst, const void *src, size_t len);
 
 /* mmap(MAP_FIXED|MAP_SHARED) pool slots over host, then apply attrs */
 int sculpt_hm_remap(uint8_t *host, uint64_t len, SculptHmPool *pool,

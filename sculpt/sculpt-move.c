@@ -61,6 +61,7 @@ typedef struct SculptRun {
     sculpt_tier to;
     uint64_t dst_slot;          /* first destination slot (reserved) */
     bool ready;                 /* faulted in before the pause */
+    bool precopied;             /* dst slots got a copy before the pause */
 } SculptRun;
 
 struct SculptOp {
@@ -647,7 +648,8 @@ static bool sculpt_move_run(SculptState *s, SculptRun *r, SculptHmLoc *src,
          * non-temporal stores: the copy is not read again soon, and they
          * move data faster than memcpy here (bench/mover/RESULTS.md).
          */
-        .flags = SCULPT_HM_DEFER_RELEASE | SCULPT_HM_NT_COPY,
+        .flags = SCULPT_HM_DEFER_RELEASE | SCULPT_HM_NT_COPY |
+                 (r->precopied ? SCULPT_HM_VERIFY_COPY : 0),
     };
     SculptHmMoveResult res = { 0 };
     char err[256];
@@ -672,7 +674,8 @@ static bool sculpt_move_run(SculptState *s, SculptRun *r, SculptHmLoc *src,
     }
     s->stats.mmaps += res.mmaps;
     trace_sculpt_move_run(r->first, r->n, r->from, r->to, res.ns_copy,
-                          res.ns_remap, res.ns_attrs, res.ns_populate);
+                          res.ns_remap, res.ns_attrs, res.ns_populate,
+                          r->precopied, res.bytes_fixed);
     qemu_mutex_lock(&s->core_lock);
     for (uint64_t i = 0; i < r->n; i++) {
         if (sculpt_core_block_set(s->core, r->first + i, r->to,
@@ -774,6 +777,17 @@ static void sculpt_prepare_batch(SculptState *s, SculptOp *op)
         if (sculpt_hm_prefetch(s->host + r->first * bs, r->n * bs, true,
                                err, sizeof(err))) {
             warn_report_once("sculpt: %s", err);
+        }
+        /*
+         * To the cold file: copy now, with the guest running.  Writing
+         * page cache costs 0.1-2 ms per 64 KiB here (writeback, dirty
+         * throttling); inside the pause the mover then only compares and
+         * fixes the pages the guest changed meanwhile.
+         */
+        if (dst->kind == SCULPT_HM_COLD_FILE) {
+            sculpt_hm_copy(dst->window + r->dst_slot * bs,
+                           s->host + r->first * bs, r->n * bs, false);
+            r->precopied = true;
         }
     }
 }
