@@ -1468,6 +1468,17 @@ int sculpt_hm_cold_drop(SculptHmPool *pool, uint8_t *host, uint64_t slot,
     return hm_cold_release(pool, host, slot, n, NULL, true, err, errlen);
 }
 
+uint64_t sculpt_hm_touch(const uint8_t *p, uint64_t len)
+{
+    long psz = sysconf(_SC_PAGESIZE);
+    uint64_t sum = 0, off;
+
+    for (off = 0; off < len; off += psz) {
+        sum += *(const volatile uint8_t *)(p + off);
+    }
+    return sum;
+}
+
 int sculpt_hm_prefetch(uint8_t *host, uint64_t len, bool sync,
                        char *err, size_t errlen)
 {

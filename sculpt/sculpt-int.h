@@ -97,7 +97,11 @@ struct SculptState {
     QEMUBH *move_bh;
     QEMUTimer *retry_timer;
     const char *hold_reason;        /* why moving waits, or NULL */
-    uint64_t bytes_per_us[SCULPT_TIER__MAX]; /* measured, per destination */
+    /* copy speed, measured per source and destination tier (reading a
+     * cold file's pages and writing them differ from DRAM copies) */
+    uint64_t bytes_per_us[SCULPT_TIER__MAX][SCULPT_TIER__MAX];
+    uint64_t run_ns[SCULPT_TIER__MAX];  /* per-run cost besides the copy
+                                           (remap, attributes), measured */
     struct {
         uint64_t moves, blocks_moved, bytes_moved, failures;
         uint64_t pauses, pause_max, mmaps, discards;

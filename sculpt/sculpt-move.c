@@ -341,7 +341,8 @@ static void sculpt_plan_summary(SculptState *s, SculptOp *op,
         }
         plan->dram_delta += (int64_t)(now_fast - was_fast) * (int64_t)bytes;
         /* Batches as sculpt_move_bh() will cut them, at measured speeds. */
-        batch = MAX(bs, s->bytes_per_us[r->to] * s->max_pause_us);
+        batch = MAX(bs, s->bytes_per_us[r->from][r->to] *
+                        s->max_pause_us);
         for (uint64_t left = bytes; left;) {
             uint64_t take;
 
@@ -633,7 +634,7 @@ static SculptHmVmaAttrs sculpt_attrs(SculptState *s, sculpt_tier to)
  * the run is where it was, with its data, and its reservation is freed.
  */
 static bool sculpt_move_run(SculptState *s, SculptRun *r, SculptHmLoc *src,
-                            Error **errp)
+                            SculptHmMoveResult *out, Error **errp)
 {
     SculptHmVmaAttrs attrs = sculpt_attrs(s, r->to);
     SculptHmMove mv = {
@@ -672,6 +673,7 @@ static bool sculpt_move_run(SculptState *s, SculptRun *r, SculptHmLoc *src,
             return false;
         }
     }
+    *out = res;
     s->stats.mmaps += res.mmaps;
     trace_sculpt_move_run(r->first, r->n, r->from, r->to, res.ns_copy,
                           res.ns_remap, res.ns_attrs, res.ns_populate,
@@ -753,13 +755,27 @@ static void sculpt_prepare_batch(SculptState *s, SculptOp *op)
     for (guint i = op->next; i < op->runs->len; i++) {
         SculptRun *r = &g_array_index(op->runs, SculptRun, i);
         SculptHmPool *dst = &s->pools[r->to];
-        uint64_t batch = MAX(bs, s->bytes_per_us[r->to] *
+        uint64_t batch = MAX(bs, s->bytes_per_us[r->from][r->to] *
                                  s->max_pause_us);
 
         if (want >= batch) {
             break;
         }
         want += r->n * bs;
+        /*
+         * Sources, every time (cheap when they are mapped already): read
+         * cold ones in and map them; a memfd source's holes (pages the
+         * guest never touched) are allocated by the copy's reads, so let
+         * that happen here too.  Since an earlier batch prepared a run,
+         * its cold pages may have been unmapped: punching a released
+         * slot unmaps the whole page-cache folio around it (up to 2 MiB).
+         */
+        if (sculpt_hm_prefetch(s->host + r->first * bs, r->n * bs, true,
+                               err, sizeof(err))) {
+            warn_report_once("sculpt: %s", err);
+        } else {
+            sculpt_hm_touch(s->host + r->first * bs, r->n * bs);
+        }
         if (r->ready) {
             continue;
         }
@@ -768,15 +784,8 @@ static void sculpt_prepare_batch(SculptState *s, SculptOp *op)
             sculpt_hm_pool_prefault(dst, r->dst_slot, r->n, err,
                                     sizeof(err))) {
             warn_report_once("sculpt: %s", err);
-        }
-        /*
-         * Sources: read cold ones in; a memfd source's holes (pages the
-         * guest never touched) are allocated by the copy's reads, so let
-         * that happen here too.
-         */
-        if (sculpt_hm_prefetch(s->host + r->first * bs, r->n * bs, true,
-                               err, sizeof(err))) {
-            warn_report_once("sculpt: %s", err);
+        } else if (dst->kind != SCULPT_HM_HUGETLB) {
+            sculpt_hm_touch(dst->window + r->dst_slot * bs, r->n * bs);
         }
         /*
          * To the cold file: copy now, with the guest running.  Writing
@@ -797,10 +806,11 @@ static void sculpt_move_bh(void *opaque)
     SculptState *s = opaque;
     SculptOp *op = s->op;
     const char *reason;
-    uint64_t budget, used = 0, t0, t1;
+    uint64_t budget, used = 0, t0, t1, ts;
     g_autoptr(GArray) done = g_array_new(false, false, sizeof(guint));
     g_autofree SculptHmLoc *srcs = NULL;
     uint64_t nsrc = 0;
+    bool cold_released = false;
 
     if (!op) {
         return;
@@ -818,6 +828,7 @@ static void sculpt_move_bh(void *opaque)
     }
 
     sculpt_prepare_batch(s, op);
+    ts = get_clock();
     pause_all_vcpus();
     /* pause_all_vcpus() dropped the BQL while waiting: look again. */
     reason = sculpt_hold_reason(s);
@@ -833,40 +844,63 @@ static void sculpt_move_bh(void *opaque)
 
     t0 = get_clock();
     /*
-     * Cut the batch by time: each run gets what is left of max-pause at
-     * the speed measured for its destination (a cold file is slower than
-     * memory); the first run of a batch always moves at least one block.
+     * Cut the batch by time: a run costs what its remap and attributes
+     * cost (measured per destination) plus its copy at the speed measured
+     * for its destination (a cold file is slower than memory); each run
+     * gets what is left of max-pause; the first run of a batch always
+     * moves at least one block.
      */
-    /* Plan for 3/4 of max-pause: speeds vary, and a run cannot stop. */
-    budget = s->max_pause_us * 750ULL;
+    /*
+     * Plan for 60% of max-pause: speeds vary, a run cannot stop, and
+     * resuming the vCPUs and the block layer takes its time too (the
+     * pause counts from the request to stop to the resume).
+     */
+    budget = s->max_pause_us * 600ULL;
     srcs = g_new(SculptHmLoc, sculpt_blocks_left(op));
     while (op->next < op->runs->len) {
         SculptRun *r = &g_array_index(op->runs, SculptRun, op->next);
-        uint64_t elapsed = get_clock() - t0;
+        /* The guest's pause began when the vCPUs were asked to stop. */
+        uint64_t elapsed = get_clock() - ts + s->run_ns[r->to];
         uint64_t fit = elapsed >= budget ? 0 :
-            (budget - elapsed) / 1000 * s->bytes_per_us[r->to] /
+            (budget - elapsed) / 1000 * s->bytes_per_us[r->from][r->to] /
             s->block_size;
+        SculptHmMoveResult res;
         Error *err = NULL;
-        uint64_t c0, c1;
 
-        if (!fit) {
+        if (!fit || !r->ready) {
+            /* out of time, or past what was prepared before the pause */
             if (done->len || op->failures) {
                 break;
             }
-            fit = 1;
+            fit = MAX(fit, 1);
         }
         if (r->n > fit) {
             sculpt_split_run(op, op->next, fit);
             r = &g_array_index(op->runs, SculptRun, op->next);
         }
-        c0 = get_clock();
-        if (sculpt_move_run(s, r, srcs + nsrc, &err)) {
+        if (sculpt_move_run(s, r, srcs + nsrc, &res, &err)) {
             guint idx = op->next;
 
-            c1 = get_clock();
-            /* Learn this destination's speed (bytes per microsecond). */
-            s->bytes_per_us[r->to] = (s->bytes_per_us[r->to] * 3 +
-                MAX(1, r->n * s->block_size * 1000 / MAX(1, c1 - c0))) / 4;
+            /*
+             * Learn the costs: copy speed for this source and destination,
+             * and the rest of a run (remap, attributes) per destination.
+             * The speed falls at once and recovers slowly, so that one
+             * slow run (a cold page read back, a preempted copy) shrinks
+             * the next batches rather than overrunning several.
+             */
+            uint64_t *bw = &s->bytes_per_us[r->from][r->to];
+            uint64_t rest = res.ns_remap + res.ns_attrs + res.ns_populate;
+            uint64_t seen;
+
+            /* A remap's cost grows with the pages it unmaps: count it
+             * in the speed, and learn the fixed part from small runs. */
+            if (r->n <= 2) {
+                s->run_ns[r->to] = (s->run_ns[r->to] * 3 + rest) / 4;
+            }
+            rest = rest > s->run_ns[r->to] ? rest - s->run_ns[r->to] : 0;
+            seen = MAX(1, r->n * s->block_size * 1000 /
+                          MAX(1, res.ns_copy + rest));
+            *bw = seen < *bw ? seen : (*bw * 3 + seen) / 4;
             g_array_append_val(done, idx);
             nsrc += r->n;
             used += r->n * s->block_size;
@@ -896,9 +930,10 @@ static void sculpt_move_bh(void *opaque)
     bdrv_drain_all_end();
     resume_all_vcpus();
 
-    sculpt_record_pause(s, t1 - t0);
+    /* What the guest saw: from the request to stop to the resume. */
+    sculpt_record_pause(s, get_clock() - ts);
     trace_sculpt_batch(object_get_canonical_path_component(OBJECT(s)),
-                       done->len, used, t1 - t0);
+                       done->len, used, t1 - t0, get_clock() - ts);
 
     nsrc = 0;
     for (guint i = 0; i < done->len; i++) {
@@ -906,7 +941,21 @@ static void sculpt_move_bh(void *opaque)
                                       g_array_index(done, guint, i));
 
         sculpt_release(s, r, srcs + nsrc);
+        cold_released |= r->to == SCULPT_TIER_COLD;
         nsrc += r->n;
+    }
+    /*
+     * A cold release writes the file out and drops clean cache around its
+     * runs (2 MiB granules): runs to the cold tier that were pre-copied
+     * but not moved in this batch may have lost their copy.  Prepare them
+     * again rather than read them back inside the next pause.
+     */
+    for (guint i = op->next; cold_released && i < op->runs->len; i++) {
+        SculptRun *r = &g_array_index(op->runs, SculptRun, i);
+
+        if (r->to == SCULPT_TIER_COLD) {
+            r->ready = r->precopied = false;
+        }
     }
     /* Let the guest and the main loop run before the next batch. */
     qemu_bh_schedule(s->move_bh);
@@ -921,11 +970,15 @@ void sculpt_move_init(SculptState *s)
 {
     s->move_bh = qemu_bh_new(sculpt_move_bh, s);
     s->retry_timer = timer_new_ms(QEMU_CLOCK_REALTIME, sculpt_retry_cb, s);
-    for (int t = 0; t < SCULPT_TIER__MAX; t++) {
-        s->bytes_per_us[t] = SCULPT_INITIAL_BYTES_PER_US;
+    for (int f = 0; f < SCULPT_TIER__MAX; f++) {
+        for (int t = 0; t < SCULPT_TIER__MAX; t++) {
+            /* A cold file's page cache runs at 0.5-0.9 GB/s. */
+            s->bytes_per_us[f][t] = f == SCULPT_TIER_COLD ||
+                                    t == SCULPT_TIER_COLD ?
+                                    SCULPT_INITIAL_BYTES_PER_US / 4 :
+                                    SCULPT_INITIAL_BYTES_PER_US;
+        }
     }
-    /* Writing into a cold file's page cache runs at 0.5-0.9 GB/s. */
-    s->bytes_per_us[SCULPT_TIER_COLD] = SCULPT_INITIAL_BYTES_PER_US / 4;
 }
 
 void sculpt_move_cleanup(SculptState *s)

@@ -617,7 +617,8 @@ static void test_fault_mmap(void)
     uint64_t base, hot, cold;
     QDict *rsp, *ev, *data;
 
-    mt_start(&mt, ",hot-pool=memfd,hot-size=4M");
+    /* A long max-pause: the three runs move whole, in one batch. */
+    mt_start(&mt, ",hot-pool=memfd,hot-size=4M,max-pause=100000");
     qtest_qmp_assert_success(mt.qts, "{ 'execute': 'qom-set', 'arguments':"
                              " { 'path': '/objects/sc0', 'property':"
                              " 'x-fault-inject', 'value': 'mmap:2' } }");
