@@ -48,6 +48,7 @@ struct SculptState {
     bool access_sampling;           /* property "access-sampling" */
     uint32_t interval_ms;
     uint32_t track_duty;            /* % of each interval the log is on */
+    uint32_t sampling_cpu;          /* % of a core read sampling may use */
     char *trace_file;
     char *policy;                   /* predictor name, or NULL: default */
     bool auto_on;                   /* property "auto"; atomic */

@@ -676,6 +676,7 @@ static void sculpt_instance_init(Object *obj)
     s->max_pause_us = SCULPT_DEFAULT_MAX_PAUSE_US;
     s->interval_ms = SCULPT_DEFAULT_INTERVAL_MS;
     s->track_duty = 100;
+    s->sampling_cpu = 5;
     s->move_bandwidth = SCULPT_DEFAULT_MOVE_BANDWIDTH;
     qemu_mutex_init(&s->core_lock);
 }
@@ -765,6 +766,12 @@ static void sculpt_class_init(ObjectClass *oc, void *data)
                               (void *)offsetof(SculptState, interval_ms));
     object_class_property_set_description(oc, "interval",
         "tracking interval, milliseconds (default 1000)");
+    object_class_property_add(oc, "access-sampling-cpu", "uint32",
+                              sculpt_get_u32, sculpt_set_u32, NULL,
+                              (void *)offsetof(SculptState, sampling_cpu));
+    object_class_property_set_description(oc, "access-sampling-cpu",
+        "percent of one host core read sampling may use: fault thread and "
+        "arming (default 5)");
     object_class_property_add(oc, "track-duty", "uint32", sculpt_get_u32,
                               sculpt_set_u32, NULL,
                               (void *)offsetof(SculptState, track_duty));

@@ -527,6 +527,11 @@ bool sculpt_track_start(SculptState *s, Error **errp)
                    "interval the dirty log is on)");
         return false;
     }
+    if (!s->sampling_cpu || s->sampling_cpu > 100) {
+        error_setg(errp, "access-sampling-cpu must be from 1 to 100 (percent "
+                   "of one host core)");
+        return false;
+    }
     t = g_new0(SculptTrack, 1);
     t->dirty = g_new0(uint32_t, nblocks);
     t->work_dirty = g_new0(uint32_t, nblocks);
@@ -562,6 +567,7 @@ bool sculpt_track_start(SculptState *s, Error **errp)
             .block_size = s->block_size,
             /* idle blocks stay watched, hot ones are re-checked */
             .flags = SCULPT_US_POPULATE | SCULPT_US_STICKY,
+            .cpu_permille = s->sampling_cpu * 10,
         };
         char ebuf[256];
 

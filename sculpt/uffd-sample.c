@@ -115,6 +115,10 @@ struct SculptUs {
     UsSample *carry, *rearm;
     uint32_t ncarry, nrearm, carry_cap, rearm_cap;
     uint64_t sweep;             /* next block the sweep looks at */
+    /* STICKY cost control: chunks armed anew per interval, adapted so
+     * that sampling costs at most cpu_permille of one core */
+    uint64_t budget, last_arm_ns, last_cost_ns;
+    uint32_t rearm_next;        /* rotates which hit blocks are re-armed */
     uint64_t rng;
 
     UsSkip *skip;
@@ -847,6 +851,9 @@ int sculpt_us_new(SculptUs **pus, const SculptUsConfig *cfg,
     us->pidfd = syscall(SYS_pidfd_open, getpid(), 0);
     us->reg_cap = us->cfg.max_regions + 1;
     if (us->cfg.flags & SCULPT_US_STICKY) {
+        if (!us->cfg.cpu_permille) {
+            us->cfg.cpu_permille = SCULPT_US_DEF_CPU_PERMILLE;
+        }
         if (!us->cfg.max_armed) {
             us->cfg.max_armed = 8 * us->cfg.max_regions *
                 us->cfg.samples_per_region;
@@ -1180,6 +1187,55 @@ static uint32_t us_region_of(SculptUs *us, uint64_t b)
     return lo;
 }
 
+/* CPU the sampler has cost so far: the fault thread, arming, harvests */
+static uint64_t us_cost_ns(SculptUs *us)
+{
+    uint64_t ns = us->o.arm_ns + us->o.harvest_ns;
+    struct timespec ts;
+
+    if (us->thread_clock != (clockid_t)-1 &&
+        clock_gettime(us->thread_clock, &ts) == 0) {
+        ns += ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+    }
+    return ns;
+}
+
+/*
+ * STICKY: adapt the number of chunks armed anew per interval to the cost
+ * of the last one.  Faults come from chunks armed anew and from carried
+ * chunks the guest touches, so a guest that touches much of its memory
+ * every interval makes sampling expensive (each touch of an armed chunk
+ * is a fault and a round trip to the fault thread); DAMON bounds its
+ * cost by a fixed number of regions, this by a CPU target.
+ */
+static void us_adapt_budget(SculptUs *us, uint64_t now_ns)
+{
+    uint64_t max = (uint64_t)us->cfg.max_regions *
+        us->cfg.samples_per_region;
+    uint64_t cost = us_cost_ns(us), dt, spent, target;
+
+    if (!us->budget) {
+        us->budget = max;
+    } else if (now_ns > us->last_arm_ns) {
+        dt = now_ns - us->last_arm_ns;
+        spent = cost - us->last_cost_ns;
+        target = dt / 1000 * us->cfg.cpu_permille;
+        if (spent > target) {
+            us->budget = us->budget * target / spent;
+        } else {
+            us->budget += us->budget / 4 + 1;
+        }
+        if (us->budget < us->cfg.min_regions) {
+            us->budget = us->cfg.min_regions;
+        }
+        if (us->budget > max) {
+            us->budget = max;
+        }
+    }
+    us->last_arm_ns = now_ns;
+    us->last_cost_ns = cost;
+}
+
 static void us_next_gen(SculptUs *us)
 {
     us->gen = (us->gen + 1) & US_GEN_MASK;
@@ -1224,8 +1280,13 @@ int sculpt_us_arm_interval(SculptUs *us, uint64_t now_ns, uint64_t seed,
      * carried chunks, armed already.
      */
     us->nsamp = 0;
-    for (i = 0; i < us->nrearm; i++) {
-        UsSample sm = us->rearm[i];
+    if (sticky) {
+        us_adapt_budget(us, now_ns);
+    }
+    for (i = 0; i < us->nrearm &&
+         (!sticky || us->nsamp < us->budget / 2 + 1); i++) {
+        /* hit blocks beyond the budget wait for the sweep: rotate */
+        UsSample sm = us->rearm[(i + us->rearm_next) % us->nrearm];
 
         if (!us->watch[sm.block] || us->mark[sm.block] ||
             !us_resident(us, sm.off)) {
@@ -1236,6 +1297,7 @@ int sculpt_us_arm_interval(SculptUs *us, uint64_t now_ns, uint64_t seed,
         sm.carry = sm.kept = false;
         us->samp[us->nsamp++] = sm;
     }
+    us->rearm_next += i;
     nrearm_used = us->nsamp;
     kept = us->carry;
     for (i = 0; i < us->ncarry; i++) {
@@ -1257,7 +1319,8 @@ int sculpt_us_arm_interval(SculptUs *us, uint64_t now_ns, uint64_t seed,
         uint32_t j, t;
 
         r->nsamp = r->nhit = 0;
-        for (j = 0; j < k && j < r->nr; j++) {
+        for (j = 0; j < k && j < r->nr &&
+             (!sticky || us->nsamp < us->budget); j++) {
             for (t = 0; t < 4; t++) {
                 uint64_t b = r->start + us_rnd_below(us, r->nr);
                 uint64_t off = (b << us->bs_shift) +
@@ -1282,7 +1345,8 @@ int sculpt_us_arm_interval(SculptUs *us, uint64_t now_ns, uint64_t seed,
      * a bounded number of intervals, and then stays watched while idle.
      */
     if (us->cfg.flags & SCULPT_US_STICKY) {
-        uint64_t budget = (uint64_t)us->cfg.max_regions * k, steps = 0;
+        uint64_t budget = us->budget > nrearm_used ?
+            us->budget - nrearm_used : 0, steps = 0;
         uint32_t picks = us->nsamp - nrearm_used;
 
         /* bounded: at most 4 * budget residency checks */
@@ -1381,7 +1445,8 @@ int sculpt_us_harvest(SculptUs *us, uint32_t *counts, uint8_t *sampled,
     for (i = 0; i < us->nsamp; i++) {
         UsSample *sm = &us->samp[i];
 
-        sm->carry = sticky && sm->valid && ncarry < us->carry_cap &&
+        sm->carry = sticky && sm->valid &&
+            ncarry < us->carry_cap && ncarry < 8 * us->budget + 8 &&
             atomic_load_explicit(&us->st[sm->block],
                                  memory_order_acquire) == (gen | US_ARMED);
         ncarry += sm->carry;

@@ -43,7 +43,13 @@
  *   DAMON sampling sees a scattered hot set only a few blocks per
  *   interval.  Cost: arming and faults per interval stay bounded by
  *   2 * max_regions * samples_per_region plus the carried chunks that
- *   get touched (at most one fault each).  Only chunks whose pages are
+ *   get touched (at most one fault each).  That would still let a guest
+ *   that touches most of its memory every interval cost a fault per
+ *   armed chunk per interval, so the number of chunks armed anew (hit
+ *   blocks re-armed, at most half of it, rotating; then the regions and
+ *   the sweep) and the carried ones (at most 8 times as many) follow a
+ *   budget adapted each interval to keep the sampler's CPU time (fault
+ *   thread, arming, harvest) under cpu_permille of one core.  Only chunks whose pages are
  *   all in the memfd are armed (mincore, remembered per block until a
  *   remap or discard invalidates it): touching a hole allocates the page
  *   and maps it with no minor fault, which would leave a carried chunk
@@ -93,6 +99,7 @@ typedef struct SculptUs SculptUs;
 #define SCULPT_US_DEF_SAMPLE_BYTES      (64 * 1024ULL)
 #define SCULPT_US_DEF_MERGE_PERMILLE    200
 #define SCULPT_US_DEF_EWMA_PERMILLE     500
+#define SCULPT_US_DEF_CPU_PERMILLE      10      /* 1% of a core */
 
 /* Flags of SculptUsConfig and sculpt_us_reregister() */
 enum {
@@ -127,6 +134,9 @@ typedef struct SculptUsConfig {
     uint32_t max_armed;         /* SCULPT_US_STICKY: chunks kept armed
                                    across intervals; 0: 8 * max_regions *
                                    samples_per_region */
+    uint32_t cpu_permille;      /* SCULPT_US_STICKY: CPU the sampler may
+                                   use (fault thread, arming), per mille
+                                   of one core; 0: 10 */
     unsigned flags;             /* SCULPT_US_* */
 } SculptUsConfig;
 

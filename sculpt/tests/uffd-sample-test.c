@@ -285,6 +285,8 @@ static SculptUs *new_sampler(unsigned flags, uint32_t max_regions)
     SculptUsConfig cfg = {
         .host = guest, .size = GUEST_SIZE, .block_size = BS,
         .max_regions = max_regions, .flags = flags,
+        /* 100 ms intervals here: arming alone is ~1% of a core */
+        .cpu_permille = 200,
     };
     SculptUs *us;
     int ret = sculpt_us_new(&us, &cfg, err, sizeof(err));
