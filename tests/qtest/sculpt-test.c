@@ -221,6 +221,16 @@ static const BadInput bad_inputs[] = {
       "'qom-type': 'sculpt', 'id': 'sc0', 'memdev': 'ram0',"
       " 'policy': 'lru'",
       "policy: " },
+    { "bad-sampling-cpu", NULL,
+      "'qom-type': 'sculpt', 'id': 'sc0', 'memdev': 'ram0', 'track': true,"
+      " 'access-sampling': true, 'access-sampling-cpu': 0",
+      "access-sampling-cpu must be from 1 to 100 (percent of one host "
+      "core)" },
+    { "bad-track-duty", NULL,
+      "'qom-type': 'sculpt', 'id': 'sc0', 'memdev': 'ram0', 'track': true,"
+      " 'track-duty': 101",
+      "track-duty must be from 1 to 100 (percent of each interval the "
+      "dirty log is on)" },
 };
 
 /* object-add with @args, the members of its arguments object as JSON. */
