@@ -793,7 +793,7 @@ static void sculpt_prepare_batch(SculptState *s, SculptOp *op)
          * throttling); inside the pause the mover then only compares and
          * fixes the pages the guest changed meanwhile.
          */
-        if (dst->kind == SCULPT_HM_COLD_FILE) {
+        if (dst->kind == SCULPT_HM_COLD_FILE && !r->precopied) {
             sculpt_hm_copy(dst->window + r->dst_slot * bs,
                            s->host + r->first * bs, r->n * bs, false);
             r->precopied = true;
@@ -947,14 +947,16 @@ static void sculpt_move_bh(void *opaque)
     /*
      * A cold release writes the file out and drops clean cache around its
      * runs (2 MiB granules): runs to the cold tier that were pre-copied
-     * but not moved in this batch may have lost their copy.  Prepare them
-     * again rather than read them back inside the next pause.
+     * but not moved in this batch may have lost their pages (not their
+     * data, which was written out first).  Fault them in again before the
+     * next pause rather than read them back inside it; copying them again
+     * would cost the main loop as much as the first time.
      */
     for (guint i = op->next; cold_released && i < op->runs->len; i++) {
         SculptRun *r = &g_array_index(op->runs, SculptRun, i);
 
         if (r->to == SCULPT_TIER_COLD) {
-            r->ready = r->precopied = false;
+            r->ready = false;
         }
     }
     /* Let the guest and the main loop run before the next batch. */
