@@ -806,7 +806,7 @@ static void sculpt_move_bh(void *opaque)
     SculptState *s = opaque;
     SculptOp *op = s->op;
     const char *reason;
-    uint64_t budget, used = 0, t0, t1, ts;
+    uint64_t budget, used = 0, t0, t1, ts, paused;
     g_autoptr(GArray) done = g_array_new(false, false, sizeof(guint));
     g_autofree SculptHmLoc *srcs = NULL;
     uint64_t nsrc = 0;
@@ -844,16 +844,14 @@ static void sculpt_move_bh(void *opaque)
 
     t0 = get_clock();
     /*
-     * Cut the batch by time: a run costs what its remap and attributes
-     * cost (measured per destination) plus its copy at the speed measured
-     * for its destination (a cold file is slower than memory); each run
-     * gets what is left of max-pause; the first run of a batch always
-     * moves at least one block.
-     */
-    /*
-     * Plan for 60% of max-pause: speeds vary, a run cannot stop, and
-     * resuming the vCPUs and the block layer takes its time too (the
-     * pause counts from the request to stop to the resume).
+     * Cut the batch by time: a run costs the fixed part of a remap
+     * (measured per destination) plus its bytes at the speed measured for
+     * its source and destination tiers (a cold file is slower than
+     * memory, a remap's cost grows with its pages); each run gets what is
+     * left of the budget; the first run of a batch always moves at least
+     * one block.  The budget is 60% of max-pause: speeds vary, a run
+     * cannot stop, and resuming the vCPUs and the block layer takes its
+     * time too (the pause counts from the request to stop to the resume).
      */
     budget = s->max_pause_us * 600ULL;
     srcs = g_new(SculptHmLoc, sculpt_blocks_left(op));
@@ -931,9 +929,10 @@ static void sculpt_move_bh(void *opaque)
     resume_all_vcpus();
 
     /* What the guest saw: from the request to stop to the resume. */
-    sculpt_record_pause(s, get_clock() - ts);
+    paused = get_clock() - ts;
+    sculpt_record_pause(s, paused);
     trace_sculpt_batch(object_get_canonical_path_component(OBJECT(s)),
-                       done->len, used, t1 - t0, get_clock() - ts);
+                       done->len, used, t1 - t0, paused);
 
     nsrc = 0;
     for (guint i = 0; i < done->len; i++) {

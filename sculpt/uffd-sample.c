@@ -1187,17 +1187,25 @@ static uint32_t us_region_of(SculptUs *us, uint64_t b)
     return lo;
 }
 
+/* CPU time of the fault thread so far (its last figure once stopped) */
+static uint64_t us_fault_thread_cpu_ns(SculptUs *us)
+{
+    struct timespec ts;
+
+    if (!us->running) {
+        return atomic_load(&us->thread_cpu_final);
+    }
+    if (us->thread_clock != (clockid_t)-1 &&
+        clock_gettime(us->thread_clock, &ts) == 0) {
+        return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+    }
+    return 0;
+}
+
 /* CPU the sampler has cost so far: the fault thread, arming, harvests */
 static uint64_t us_cost_ns(SculptUs *us)
 {
-    uint64_t ns = us->o.arm_ns + us->o.harvest_ns;
-    struct timespec ts;
-
-    if (us->thread_clock != (clockid_t)-1 &&
-        clock_gettime(us->thread_clock, &ts) == 0) {
-        ns += ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-    }
-    return ns;
+    return us->o.arm_ns + us->o.harvest_ns + us_fault_thread_cpu_ns(us);
 }
 
 /*
@@ -1344,7 +1352,7 @@ int sculpt_us_arm_interval(SculptUs *us, uint64_t now_ns, uint64_t seed,
      * from where the last sweep stopped: every block is watched within
      * a bounded number of intervals, and then stays watched while idle.
      */
-    if (us->cfg.flags & SCULPT_US_STICKY) {
+    if (sticky) {
         uint64_t budget = us->budget > nrearm_used ?
             us->budget - nrearm_used : 0, steps = 0;
         uint32_t picks = us->nsamp - nrearm_used;
@@ -1581,15 +1589,7 @@ void sculpt_us_get_stats(SculptUs *us, SculptUsStats *st)
     st->handler_ns = us_get(&us->a.handler_ns);
     st->unarm_hits = us_get(&us->a.unarm_hits);
     st->nr_regions = us->nreg;
-    if (us->running && us->thread_clock != (clockid_t)-1) {
-        struct timespec ts;
-
-        if (clock_gettime(us->thread_clock, &ts) == 0) {
-            st->handler_cpu_ns = ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-        }
-    } else {
-        st->handler_cpu_ns = atomic_load(&us->thread_cpu_final);
-    }
+    st->handler_cpu_ns = us_fault_thread_cpu_ns(us);
 }
 
 void sculpt_us_estimate(SculptUs *us, int16_t *permille)
