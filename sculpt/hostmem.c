@@ -1468,6 +1468,26 @@ int sculpt_hm_cold_drop(SculptHmPool *pool, uint8_t *host, uint64_t slot,
     return hm_cold_release(pool, host, slot, n, NULL, true, err, errlen);
 }
 
+int sculpt_hm_cold_writeout(SculptHmPool *pool, uint64_t slot, uint64_t n,
+                            char *err, size_t errlen)
+{
+    int e;
+
+    if (pool->kind != SCULPT_HM_COLD_FILE) {
+        return 0;
+    }
+    if (sync_file_range(pool->fd, sculpt_hm_slot_offset(pool, slot),
+                        n * pool->block_size,
+                        SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                        SYNC_FILE_RANGE_WAIT_AFTER)) {
+        e = errno;
+        sculpt_errf(err, errlen, "sync_file_range of the cold file failed: "
+                    "%s", strerror(e));
+        return -e;
+    }
+    return 0;
+}
+
 uint64_t sculpt_hm_touch(const uint8_t *p, uint64_t len)
 {
     long psz = sysconf(_SC_PAGESIZE);

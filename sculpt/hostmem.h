@@ -264,6 +264,14 @@ int sculpt_hm_cold_release(SculptHmPool *pool, uint8_t *host,
 int sculpt_hm_cold_drop(SculptHmPool *pool, uint8_t *host, uint64_t slot,
                         uint64_t n, char *err, size_t errlen);
 
+/*
+ * Write out the dirty pages of COLD_FILE slots [slot, slot+n) and wait for
+ * it (sync_file_range): no page-table entry changes, no mmap_lock, so it
+ * can run before a drop without holding up anyone's mapping changes.
+ */
+int sculpt_hm_cold_writeout(SculptHmPool *pool, uint64_t slot, uint64_t n,
+                            char *err, size_t errlen);
+
 /* Bring a cold range back into DRAM: sync=true MADV_POPULATE_READ (waits),
  * else MADV_WILLNEED (readahead started) */
 /*

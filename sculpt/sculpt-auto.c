@@ -116,10 +116,18 @@ static int sculpt_auto_cmp_desc(const void *a, const void *b)
 /* Pages of guest RAM in DRAM, per block.  Sculpt thread. */
 static bool sculpt_auto_residency(SculptState *s, SculptAuto *a)
 {
-    if (mincore(s->host, s->size, a->vec)) {
-        warn_report_once("sculpt: auto: mincore over guest RAM failed: %s",
-                         strerror(errno));
-        return false;
+    for (uint64_t off = 0; off < s->size; off += SCULPT_MM_CHUNK) {
+        uint64_t len = MIN(SCULPT_MM_CHUNK, s->size - off);
+        int r;
+
+        qemu_mutex_lock(&s->mm_lock);
+        r = mincore(s->host + off, len, a->vec + off / a->page);
+        qemu_mutex_unlock(&s->mm_lock);
+        if (r) {
+            warn_report_once("sculpt: auto: mincore over guest RAM failed: "
+                             "%s", strerror(errno));
+            return false;
+        }
     }
     for (uint64_t b = 0; b < a->nblocks; b++) {
         const unsigned char *v = a->vec + b * a->ppb;
@@ -163,6 +171,10 @@ static void sculpt_auto_arm(SculptState *s, SculptAuto *a)
 
         a->armed[b] = a->pagemap_fd >= 0 && a->res[b] &&
                       a->pool_page[b] == a->page;
+        if (!a->armed[b]) {
+            continue;
+        }
+        qemu_mutex_lock(&s->mm_lock);
         for (unsigned i = 0; a->armed[b] && i < MIN(SCULPT_AUTO_SAMPLES,
                                                     a->ppb); i++) {
             if (madvise(base + sculpt_auto_sample_page(a, i) * a->page,
@@ -170,6 +182,7 @@ static void sculpt_auto_arm(SculptState *s, SculptAuto *a)
                 a->armed[b] = false;    /* e.g. locked: not sampled */
             }
         }
+        qemu_mutex_unlock(&s->mm_lock);
     }
 }
 
@@ -181,13 +194,16 @@ static void sculpt_auto_harvest(SculptState *s, SculptAuto *a)
     for (uint64_t b = 0; b < a->nblocks; b++) {
         uint64_t vpn = (uintptr_t)(s->host + b * s->block_size) / a->page;
         uint32_t n = 0;
+        ssize_t r;
 
         a->seen[b] = 0;
         if (!a->armed[b]) {
             continue;
         }
-        if (pread(a->pagemap_fd, a->pm, len, vpn * sizeof(uint64_t)) !=
-            (ssize_t)len) {
+        qemu_mutex_lock(&s->mm_lock);
+        r = pread(a->pagemap_fd, a->pm, len, vpn * sizeof(uint64_t));
+        qemu_mutex_unlock(&s->mm_lock);
+        if (r != (ssize_t)len) {
             a->armed[b] = false;
             continue;
         }
@@ -265,10 +281,19 @@ static void sculpt_auto_drop(SculptState *s, SculptAuto *a, uint64_t first,
                              uint64_t n)
 {
     char err[256];
+    int r;
 
-    if (sculpt_hm_cold_drop(&s->pools[SCULPT_TIER_COLD],
-                            s->host + first * s->block_size, a->slot[first],
-                            n, err, sizeof(err))) {
+    /* Writing back needs no mmap_lock: do it before taking mm_lock. */
+    r = sculpt_hm_cold_writeout(&s->pools[SCULPT_TIER_COLD], a->slot[first],
+                                n, err, sizeof(err));
+    if (!r) {
+        qemu_mutex_lock(&s->mm_lock);
+        r = sculpt_hm_cold_drop(&s->pools[SCULPT_TIER_COLD],
+                                s->host + first * s->block_size,
+                                a->slot[first], n, err, sizeof(err));
+        qemu_mutex_unlock(&s->mm_lock);
+    }
+    if (r) {
         warn_report_once("sculpt: auto: dropping cold blocks %" PRIu64
                          "-%" PRIu64 ": %s", first, first + n - 1, err);
     }
@@ -286,8 +311,10 @@ static void sculpt_auto_runs(SculptState *s, SculptAuto *a, uint8_t *mark,
             b++;
             continue;
         }
+        /* at most SCULPT_MM_CHUNK per call: see SculptState.mm_lock */
         while (e < a->nblocks && mark[e] &&
-               a->slot[e] == a->slot[e - 1] + 1) {
+               a->slot[e] == a->slot[e - 1] + 1 &&
+               (e - b + 1) * s->block_size <= SCULPT_MM_CHUNK) {
             e++;
         }
         fn(s, a, b, e - b);
@@ -299,9 +326,19 @@ static void sculpt_auto_prefetch(SculptState *s, SculptAuto *a,
                                  uint64_t first, uint64_t n)
 {
     char err[256];
+    int r;
 
-    if (sculpt_hm_prefetch(s->host + first * s->block_size,
-                           n * s->block_size, true, err, sizeof(err))) {
+    /*
+     * Start the reads without mm_lock (readahead drops the mmap_lock while
+     * it reads), then map what arrived under it.
+     */
+    sculpt_hm_prefetch(s->host + first * s->block_size, n * s->block_size,
+                       false, err, sizeof(err));
+    qemu_mutex_lock(&s->mm_lock);
+    r = sculpt_hm_prefetch(s->host + first * s->block_size,
+                           n * s->block_size, true, err, sizeof(err));
+    qemu_mutex_unlock(&s->mm_lock);
+    if (r) {
         warn_report_once("sculpt: auto: prefetching blocks %" PRIu64
                          "-%" PRIu64 ": %s", first, first + n - 1, err);
     }
@@ -487,6 +524,33 @@ void sculpt_auto_tick(SculptState *s, const uint32_t *dirty,
                 }
                 freed += bytes;
             }
+        }
+    }
+
+    /*
+     * Prefetch only into room there is now, or that this tick's drops
+     * make: a demotion frees its DRAM only once the mover has copied the
+     * block, and reading a phase's worth back before that overshoots the
+     * budget (the guard then drops it again).  The rest stays admitted and
+     * is fetched by later ticks, or by the guest.
+     */
+    if (budget && prefetched) {
+        uint64_t now = dram > dropped ? dram - dropped : 0;
+        uint64_t room = high > now ? high - now : 0;
+
+        prefetched = 0;
+        for (uint64_t i = 0; i < a->nblocks; i++) {
+            uint64_t b = a->order[i].block;
+            uint64_t missing = bs - MIN(bs, (uint64_t)a->res[b] * page);
+
+            if (!fetch[b]) {
+                continue;
+            }
+            if (prefetched + missing > room) {
+                fetch[b] = 0;
+                continue;
+            }
+            prefetched += missing;
         }
     }
 

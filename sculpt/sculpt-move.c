@@ -828,12 +828,15 @@ static void sculpt_move_bh(void *opaque)
     }
 
     sculpt_prepare_batch(s, op);
+    /* The sculpt thread's page-table work waits until the vCPUs run. */
+    qemu_mutex_lock(&s->mm_lock);
     ts = get_clock();
     pause_all_vcpus();
     /* pause_all_vcpus() dropped the BQL while waiting: look again. */
     reason = sculpt_hold_reason(s);
     if (reason) {
         resume_all_vcpus();
+        qemu_mutex_unlock(&s->mm_lock);
         s->hold_reason = reason;
         timer_mod(s->retry_timer,
                   qemu_clock_get_ms(QEMU_CLOCK_REALTIME) + SCULPT_RETRY_MS);
@@ -927,6 +930,7 @@ static void sculpt_move_bh(void *opaque)
 
     bdrv_drain_all_end();
     resume_all_vcpus();
+    qemu_mutex_unlock(&s->mm_lock);
 
     /* What the guest saw: from the request to stop to the resume. */
     paused = get_clock() - ts;

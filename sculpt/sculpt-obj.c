@@ -679,6 +679,7 @@ static void sculpt_instance_init(Object *obj)
     s->sampling_cpu = 5;
     s->move_bandwidth = SCULPT_DEFAULT_MOVE_BANDWIDTH;
     qemu_mutex_init(&s->core_lock);
+    qemu_mutex_init(&s->mm_lock);
 }
 
 static void sculpt_instance_finalize(Object *obj)
@@ -702,6 +703,7 @@ static void sculpt_instance_finalize(Object *obj)
     g_free(s->trace_file);
     g_free(s->policy);
     qemu_mutex_destroy(&s->core_lock);
+    qemu_mutex_destroy(&s->mm_lock);
 }
 
 static void sculpt_class_init(ObjectClass *oc, void *data)
