@@ -1414,19 +1414,19 @@ static int hm_cold_release(SculptHmPool *pool, uint8_t *host,
         len = hi - lo;
         /*
          * Dirty pages cannot be dropped: write them out first.  A range
-         * sync is enough for that (the file is not meant to survive us);
-         * the whole-file fdatasync also settles the preallocated extents.
+         * sync is enough for that (the file is unlinked and not meant to
+         * survive us; its extents were allocated up front).  Not
+         * fdatasync: that writes every dirty page of the file, and with
+         * the guest writing blocks it paged back in, one 2 MiB move's
+         * release could wait for hundreds of MiB.
          */
-        if (range_sync ?
-            sync_file_range(pool->fd, off, len,
+        if (sync_file_range(pool->fd, off, len,
                             SYNC_FILE_RANGE_WAIT_BEFORE |
                             SYNC_FILE_RANGE_WRITE |
-                            SYNC_FILE_RANGE_WAIT_AFTER) :
-            fdatasync(pool->fd)) {
+                            SYNC_FILE_RANGE_WAIT_AFTER)) {
             e = errno;
-            sculpt_errf(err, errlen, "%s of the cold file failed: %s",
-                        range_sync ? "sync_file_range" : "fdatasync",
-                        strerror(e));
+            sculpt_errf(err, errlen, "sync_file_range of the cold file "
+                        "failed: %s", strerror(e));
             return -e;
         }
         e = posix_fadvise(pool->fd, off, len, POSIX_FADV_DONTNEED);
@@ -1469,7 +1469,7 @@ int sculpt_hm_cold_drop(SculptHmPool *pool, uint8_t *host, uint64_t slot,
 }
 
 int sculpt_hm_cold_writeout(SculptHmPool *pool, uint64_t slot, uint64_t n,
-                            char *err, size_t errlen)
+                            bool wait, char *err, size_t errlen)
 {
     int e;
 
@@ -1478,8 +1478,10 @@ int sculpt_hm_cold_writeout(SculptHmPool *pool, uint64_t slot, uint64_t n,
     }
     if (sync_file_range(pool->fd, sculpt_hm_slot_offset(pool, slot),
                         n * pool->block_size,
-                        SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
-                        SYNC_FILE_RANGE_WAIT_AFTER)) {
+                        wait ? SYNC_FILE_RANGE_WAIT_BEFORE |
+                               SYNC_FILE_RANGE_WRITE |
+                               SYNC_FILE_RANGE_WAIT_AFTER :
+                               SYNC_FILE_RANGE_WRITE)) {
         e = errno;
         sculpt_errf(err, errlen, "sync_file_range of the cold file failed: "
                     "%s", strerror(e));

@@ -246,7 +246,7 @@ int sculpt_hm_release_sources(const SculptHmLoc *src, uint64_t nblocks,
 
 /*
  * After a run went to a COLD_FILE pool: zap the guest's and the window's
- * page-table entries (data stays in the file), write it out (fdatasync)
+ * page-table entries (data stays in the file), write the range out (sync_file_range)
  * and drop the page cache (POSIX_FADV_DONTNEED).  For SWAP pools: zap the
  * window and MADV_PAGEOUT the guest range.  Runs outside the pause.
  * *still_cached (may be NULL): pages of the slots still in DRAM after.
@@ -265,12 +265,13 @@ int sculpt_hm_cold_drop(SculptHmPool *pool, uint8_t *host, uint64_t slot,
                         uint64_t n, char *err, size_t errlen);
 
 /*
- * Write out the dirty pages of COLD_FILE slots [slot, slot+n) and wait for
- * it (sync_file_range): no page-table entry changes, no mmap_lock, so it
- * can run before a drop without holding up anyone's mapping changes.
+ * Write out the dirty pages of COLD_FILE slots [slot, slot+n), and with
+ * wait=true wait for it (sync_file_range): no page-table entry changes, no
+ * mmap_lock, so it can run before a drop without holding up anyone's
+ * mapping changes; wait=false only starts the writeback.
  */
 int sculpt_hm_cold_writeout(SculptHmPool *pool, uint64_t slot, uint64_t n,
-                            char *err, size_t errlen);
+                            bool wait, char *err, size_t errlen);
 
 /* Bring a cold range back into DRAM: sync=true MADV_POPULATE_READ (waits),
  * else MADV_WILLNEED (readahead started) */

@@ -285,7 +285,7 @@ static void sculpt_auto_drop(SculptState *s, SculptAuto *a, uint64_t first,
 
     /* Writing back needs no mmap_lock: do it before taking mm_lock. */
     r = sculpt_hm_cold_writeout(&s->pools[SCULPT_TIER_COLD], a->slot[first],
-                                n, err, sizeof(err));
+                                n, true, err, sizeof(err));
     if (!r) {
         qemu_mutex_lock(&s->mm_lock);
         r = sculpt_hm_cold_drop(&s->pools[SCULPT_TIER_COLD],
@@ -295,6 +295,19 @@ static void sculpt_auto_drop(SculptState *s, SculptAuto *a, uint64_t first,
     }
     if (r) {
         warn_report_once("sculpt: auto: dropping cold blocks %" PRIu64
+                         "-%" PRIu64 ": %s", first, first + n - 1, err);
+    }
+}
+
+/* Start writing back cold blocks the guest paged in and dirtied. */
+static void sculpt_auto_writeback(SculptState *s, SculptAuto *a,
+                                  uint64_t first, uint64_t n)
+{
+    char err[256];
+
+    if (sculpt_hm_cold_writeout(&s->pools[SCULPT_TIER_COLD], a->slot[first],
+                                n, false, err, sizeof(err))) {
+        warn_report_once("sculpt: auto: writing back cold blocks %" PRIu64
                          "-%" PRIu64 ": %s", first, first + n - 1, err);
     }
 }
@@ -570,6 +583,24 @@ void sculpt_auto_tick(SculptState *s, const uint32_t *dirty,
 
     sculpt_auto_runs(s, a, drop, sculpt_auto_drop);
     sculpt_auto_runs(s, a, fetch, sculpt_auto_prefetch);
+
+    /*
+     * Near the budget, start writing back the cold blocks in DRAM that the
+     * interval did not use: they are the next ones to drop, and a drop
+     * must wait for a dirty page's write (at a phase change, the old
+     * working set: ~100 MiB at disk speed while the new one pages in).
+     * Written now, they drop at once when their time comes.  Blocks in use
+     * are left alone: they would be dirtied and written again.
+     */
+    if (budget && dram > budget * SCULPT_AUTO_RELAXED) {
+        g_autofree uint8_t *wb = g_new0(uint8_t, a->nblocks);
+
+        for (uint64_t b = 0; b < a->nblocks; b++) {
+            wb[b] = a->tier[b] == SCULPT_TIER_COLD && a->res[b] &&
+                    !a->used[b] && !drop[b];
+        }
+        sculpt_auto_runs(s, a, wb, sculpt_auto_writeback);
+    }
 
     /* What the next interval starts with (a cheap second look). */
     a->dram_after = sculpt_auto_dram(s, &anon);
