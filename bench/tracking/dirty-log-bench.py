@@ -11,7 +11,14 @@ which goes first.  Reports:
     with access-sampling=on it includes arming the samples) plus the
     sampler's fault thread, as % of one core over the workload's run;
   - guest throughput with tracking / without, per pair, and the spread.
+With --concurrent the two guests of a pair run at the same time, each
+pinned to one core (all of its QEMU's threads, the tracking ones
+included, so their CPU is charged to the tracked guest), and the cores
+swap from pair to pair: both sides of a ratio see the same machine at
+the same moment, which removes most of the drift between runs that
+sequential pairs suffer under TCG.
 Usage: bench/tracking/dirty-log-bench.py [--pairs N] [--ops N]
+           [--settings I,J] [--concurrent]
 """
 
 import argparse
@@ -35,18 +42,33 @@ SETTINGS = [("default (interval=1000 ms)", "interval=1000"),
              "access-sampling=on)", "interval=100,access-sampling=on")]
 
 
-def run(props, args):
+def pin(pid, cpu):
+    """Pin every thread of process @pid to @cpu."""
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            os.sched_setaffinity(int(tid), {cpu})
+        except OSError:
+            pass                # the thread just ended
+
+
+def launch(props, args, name):
     extra = []
     if props:
         extra = ["-object", "sculpt,id=sc0,memdev=ram0,block-size=64K,"
                  f"track=on,{props}"]
     g = sculptlib.Guest(mem_mib=1024, run="phases", args=args, extra=extra,
-                        name="bench")
+                        name=name)
     g.echo = False
     g.launch()
+    return g
+
+
+def measure(g, props, cpu_pin=None):
     cpu = None
     try:
         g.wait_for(r"^SCULPT-RUN", timeout=300)
+        if cpu_pin is not None:
+            pin(g.vm.get_pid(), cpu_pin)    # threads started since, too
         t0 = time.monotonic()
         last = None
         while True:
@@ -70,26 +92,68 @@ def run(props, args):
     return float(res["ops_per_s"]), cpu
 
 
+def run(props, args):
+    return measure(launch(props, args, "bench"), props)
+
+
+def run_concurrent(props, args, i):
+    """Both guests of pair @i at once, off on core i % 2, on on the other.
+    The tracked one is measured in a thread of its own."""
+    import threading
+
+    cores = sorted(os.sched_getaffinity(0))[:2]
+    off_core, on_core = cores[i % 2], cores[(i + 1) % 2]
+    goff = launch(None, args, "off")
+    gon = launch(props, args, "on")
+    pin(goff.vm.get_pid(), off_core)
+    pin(gon.vm.get_pid(), on_core)
+    out = {}
+
+    def side(key, g, p, core):
+        try:
+            out[key] = measure(g, p, core)
+        except Exception as e:          # noqa: BLE001 (reported below)
+            out[key] = e
+
+    ts = [threading.Thread(target=side, args=("off", goff, None, off_core)),
+          threading.Thread(target=side, args=("on", gon, props, on_core))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    for k in ("off", "on"):
+        if isinstance(out[k], Exception):
+            raise out[k]
+    return {None: out["off"], props: out["on"]}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--pairs", type=int, default=3)
     ap.add_argument("--ops", type=int, default=1000000)
+    ap.add_argument("--concurrent", action="store_true",
+                    help="run each pair's two guests at once, one per core")
     ap.add_argument("--settings", default="",
                     help="comma-separated indexes into SETTINGS (default all)")
     opts = ap.parse_args()
     sculptlib.require_guest()
     args = f"--ops {opts.ops} --cycles 2 --seed 1"
     print(f"# guest: 1 GiB, accel={sculptlib.pick_accel()}, "
-          f"workload: phases {args}; {opts.pairs} pairs per setting")
+          f"workload: phases {args}; {opts.pairs} pairs per setting"
+          + (", each pair run at once on two pinned cores"
+             if opts.concurrent else ""))
     pick = [int(i) for i in opts.settings.split(",")] if opts.settings \
         else range(len(SETTINGS))
     for label, interval in [SETTINGS[i] for i in pick]:
         ratios, cpus = [], []
         for i in range(opts.pairs):
-            order = [None, interval] if i % 2 == 0 else [interval, None]
-            r = {}
-            for iv in order:
-                r[iv] = run(iv, args)
+            if opts.concurrent:
+                r = run_concurrent(interval, args, i)
+            else:
+                order = [None, interval] if i % 2 == 0 else [interval, None]
+                r = {}
+                for iv in order:
+                    r[iv] = run(iv, args)
             ratios.append(r[interval][0] / r[None][0])
             cpus.append(r[interval][1] * 100)
             print(f"  {label} pair {i}: off {r[None][0]:.0f} ops/s, on "
