@@ -9,6 +9,7 @@ otherwise) and says which ran.
 
 import ctypes
 import os
+import shlex
 import re
 import select
 import subprocess
@@ -85,6 +86,10 @@ class Guest:
                       f"size={mem_mib}M,share=on",
                       "-machine", "memory-backend=ram0"]
         qargs += extra or []
+        # For investigating, not set by make check: more QEMU arguments for
+        # every guest a test starts, e.g. "-trace sculpt_batch -D FILE"
+        # (bench/mover/trace-summary.py reads such a log).
+        qargs += shlex.split(os.environ.get("SCULPT_QEMU_EXTRA", ""))
         self.vm = QEMUMachine(qemu_binary(), args=qargs, name=name,
                               base_temp_dir=os.path.join(BUILD, "tmp"))
         self.vm.set_console()

@@ -1,0 +1,62 @@
+#!/usr/bin/python3
+"""Summarise the mover's trace events from a QEMU log.
+
+Run a guest with the mover's trace events on, for example a test:
+
+    SCULPT_QEMU_EXTRA="-trace sculpt_batch -trace sculpt_move_run -D /tmp/t.log" \\
+        tests/sculpt/test-auto-guest
+    bench/mover/trace-summary.py /tmp/t.log
+
+and it prints, over all batches in the log: how many, the bytes they
+moved, and p50/p90/p99/max of the vCPU stop (sculpt_batch: from the request
+to stop the vCPUs to their resume) and of the parts of each run
+(sculpt_move_run: copy or compare, MAP_FIXED, re-applying the mapping's
+attributes), in milliseconds.
+"""
+
+import re
+import sys
+
+BATCH = re.compile(r"sculpt_batch .*: (\d+) runs, (\d+) bytes, pause (\d+) ns,"
+                   r" vCPUs stopped (\d+) ns")
+RUN = re.compile(r"sculpt_move_run .* copy (\d+) remap (\d+) attrs (\d+) "
+                 r"populate (\d+) ns")
+
+
+def pct(values, p):
+    v = sorted(values)
+    return v[min(len(v) - 1, int(len(v) * p))] / 1e6 if v else 0.0
+
+
+def line(label, values):
+    print(f"{label:>26}: p50 {pct(values, .5):7.3f}  p90 {pct(values, .9):7.3f}"
+          f"  p99 {pct(values, .99):7.3f}  max {max(values, default=0) / 1e6:7.3f}"
+          f" ms  (n={len(values)})")
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    stops, moved, copy, remap, attrs = [], 0, [], [], []
+    with open(sys.argv[1], errors="replace") as f:
+        for ln in f:
+            m = BATCH.search(ln)
+            if m:
+                moved += int(m.group(2))
+                stops.append(int(m.group(4)))
+                continue
+            m = RUN.search(ln)
+            if m:
+                copy.append(int(m.group(1)))
+                remap.append(int(m.group(2)))
+                attrs.append(int(m.group(3)))
+    print(f"{len(stops)} batches, {moved >> 20} MiB moved")
+    line("vCPUs stopped per batch", stops)
+    if copy:
+        line("run: copy or compare", copy)
+        line("run: MAP_FIXED", remap)
+        line("run: attributes", attrs)
+
+
+if __name__ == "__main__":
+    main()
