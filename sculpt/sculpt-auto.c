@@ -792,6 +792,28 @@ void sculpt_auto_moved(SculptState *s, uint64_t blocks_to_cold,
     }
 }
 
+/*
+ * The mover is free again: hand it what the sculpt thread planned while it
+ * was busy (sculpt_auto_bh() leaves the lists alone then).  Without this the
+ * plan waited for the next interval, and the mover sat idle for up to one
+ * interval between operations while DRAM was over the budget.  Main loop.
+ */
+void sculpt_auto_kick(SculptState *s)
+{
+    SculptAuto *a = s->autos;
+    bool pending;
+
+    if (!a) {
+        return;
+    }
+    qemu_mutex_lock(&a->lock);
+    pending = a->to_cold->len || a->to_fast->len;
+    qemu_mutex_unlock(&a->lock);
+    if (pending) {
+        qemu_bh_schedule(a->bh);
+    }
+}
+
 SculptAutoStats *sculpt_auto_stats(SculptState *s)
 {
     SculptAuto *a = s->autos;

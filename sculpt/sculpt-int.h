@@ -159,6 +159,7 @@ void sculpt_auto_tick(SculptState *s, const uint32_t *dirty,
 /* How often auto mode checks the budget between intervals */
 #define SCULPT_AUTO_GUARD_MS 20
 void sculpt_auto_guard(SculptState *s);
+void sculpt_auto_kick(SculptState *s);
 void sculpt_auto_moved(SculptState *s, uint64_t blocks_to_cold,
                        uint64_t blocks_to_fast);
 bool sculpt_auto_check(SculptState *s, Error **errp);

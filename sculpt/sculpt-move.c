@@ -601,13 +601,13 @@ static void sculpt_op_complete(SculptState *s)
                            op->failures);
     if (op->internal) {
         sculpt_auto_moved(s, op->blocks_to_cold, op->blocks_to_fast);
-        sculpt_op_free(op);
-        return;
+    } else {
+        qapi_event_send_sculpt_pool_completed(id, op->type, op->runs_done,
+                                              op->blocks_done, op->bytes_done,
+                                              op->failures, op->first_error);
     }
-    qapi_event_send_sculpt_pool_completed(id, op->type, op->runs_done,
-                                          op->blocks_done, op->bytes_done,
-                                          op->failures, op->first_error);
     sculpt_op_free(op);
+    sculpt_auto_kick(s);
 }
 
 /* Where a block lives, as the mover sees it. */
