@@ -1330,6 +1330,25 @@ static void hm_trim_free(SculptHmPool *pool)
     }
 }
 
+/* Write the cold file's [off, off+len) out; with @wait, wait for it. */
+static int hm_cold_sync(SculptHmPool *pool, uint64_t off, uint64_t len,
+                        bool wait, char *err, size_t errlen)
+{
+    int e;
+
+    if (sync_file_range(pool->fd, off, len,
+                        wait ? SYNC_FILE_RANGE_WAIT_BEFORE |
+                               SYNC_FILE_RANGE_WRITE |
+                               SYNC_FILE_RANGE_WAIT_AFTER :
+                               SYNC_FILE_RANGE_WRITE)) {
+        e = errno;
+        sculpt_errf(err, errlen, "sync_file_range of the cold file failed: "
+                    "%s", strerror(e));
+        return -e;
+    }
+    return 0;
+}
+
 static int hm_cold_release(SculptHmPool *pool, uint8_t *host,
                            uint64_t slot, uint64_t n, uint64_t *still_cached,
                            bool range_sync, char *err, size_t errlen)
@@ -1356,16 +1375,10 @@ static int hm_cold_release(SculptHmPool *pool, uint8_t *host,
          * MADV_PAGEOUT unmap and reclaim each clean folio under its lock;
          * what it skips (redirtied meanwhile) goes the usual way below.
          */
-        if (sync_file_range(pool->fd, off, len,
-                            SYNC_FILE_RANGE_WAIT_BEFORE |
-                            SYNC_FILE_RANGE_WRITE |
-                            SYNC_FILE_RANGE_WAIT_AFTER)) {
-            e = errno;
-            sculpt_errf(err, errlen, "sync_file_range of the cold file "
-                        "failed: %s", strerror(e));
-            return -e;
+        ret = hm_cold_sync(pool, off, len, true, err, errlen);
+        if (!ret) {
+            ret = hm_madv(win, len, MADV_DONTNEED, err, errlen);
         }
-        ret = hm_madv(win, len, MADV_DONTNEED, err, errlen);
         if (!ret) {
             ret = hm_madv(host, len, MADV_PAGEOUT, err, errlen);
         }
@@ -1420,14 +1433,9 @@ static int hm_cold_release(SculptHmPool *pool, uint8_t *host,
          * the guest writing blocks it paged back in, one 2 MiB move's
          * release could wait for hundreds of MiB.
          */
-        if (sync_file_range(pool->fd, off, len,
-                            SYNC_FILE_RANGE_WAIT_BEFORE |
-                            SYNC_FILE_RANGE_WRITE |
-                            SYNC_FILE_RANGE_WAIT_AFTER)) {
-            e = errno;
-            sculpt_errf(err, errlen, "sync_file_range of the cold file "
-                        "failed: %s", strerror(e));
-            return -e;
+        ret = hm_cold_sync(pool, off, len, true, err, errlen);
+        if (ret) {
+            return ret;
         }
         e = posix_fadvise(pool->fd, off, len, POSIX_FADV_DONTNEED);
         if (e) {
@@ -1471,23 +1479,11 @@ int sculpt_hm_cold_drop(SculptHmPool *pool, uint8_t *host, uint64_t slot,
 int sculpt_hm_cold_writeout(SculptHmPool *pool, uint64_t slot, uint64_t n,
                             bool wait, char *err, size_t errlen)
 {
-    int e;
-
     if (pool->kind != SCULPT_HM_COLD_FILE) {
         return 0;
     }
-    if (sync_file_range(pool->fd, sculpt_hm_slot_offset(pool, slot),
-                        n * pool->block_size,
-                        wait ? SYNC_FILE_RANGE_WAIT_BEFORE |
-                               SYNC_FILE_RANGE_WRITE |
-                               SYNC_FILE_RANGE_WAIT_AFTER :
-                               SYNC_FILE_RANGE_WRITE)) {
-        e = errno;
-        sculpt_errf(err, errlen, "sync_file_range of the cold file failed: "
-                    "%s", strerror(e));
-        return -e;
-    }
-    return 0;
+    return hm_cold_sync(pool, sculpt_hm_slot_offset(pool, slot),
+                        n * pool->block_size, wait, err, errlen);
 }
 
 uint64_t sculpt_hm_touch(const uint8_t *p, uint64_t len)

@@ -246,9 +246,10 @@ int sculpt_hm_release_sources(const SculptHmLoc *src, uint64_t nblocks,
 
 /*
  * After a run went to a COLD_FILE pool: zap the guest's and the window's
- * page-table entries (data stays in the file), write the range out (sync_file_range)
- * and drop the page cache (POSIX_FADV_DONTNEED).  For SWAP pools: zap the
- * window and MADV_PAGEOUT the guest range.  Runs outside the pause.
+ * page-table entries (data stays in the file), write the range out
+ * (sync_file_range) and drop the page cache (POSIX_FADV_DONTNEED).  For
+ * SWAP pools: zap the window and MADV_PAGEOUT the guest range.  Runs
+ * outside the pause.
  * *still_cached (may be NULL): pages of the slots still in DRAM after.
  */
 int sculpt_hm_cold_release(SculptHmPool *pool, uint8_t *host,

@@ -49,9 +49,10 @@
  *   blocks re-armed, at most half of it, rotating; then the regions and
  *   the sweep) and the carried ones (at most 8 times as many) follow a
  *   budget adapted each interval to keep the sampler's CPU time (fault
- *   thread, arming, harvest) under cpu_permille of one core.  Only chunks whose pages are
- *   all in the memfd are armed (mincore, remembered per block until a
- *   remap or discard invalidates it): touching a hole allocates the page
+ *   thread, arming, harvest) under cpu_permille of one core.  Only
+ *   chunks whose pages are all in the memfd are armed (mincore,
+ *   remembered per block until a remap or discard invalidates it):
+ *   touching a hole allocates the page
  *   and maps it with no minor fault, which would leave a carried chunk
  *   mapped, and reported idle, for good.
  *
