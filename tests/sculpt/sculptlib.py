@@ -230,6 +230,21 @@ def cached_bytes(path):
         os.close(fd)
 
 
+def differing_pages(a, b, page=4096):
+    """Offsets of the pages where files @a and @b differ (RAM images)."""
+    pages, off = [], 0
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        while True:
+            x, y = fa.read(1 << 20), fb.read(1 << 20)
+            if not x:
+                break
+            if x != y:
+                pages += [off + p for p in range(0, len(x), page)
+                          if x[p:p + page] != y[p:p + page]]
+            off += len(x)
+    return pages
+
+
 def guest_ram_dram(pid, cold_dir=None):
     """DRAM that QEMU @pid's guest RAM uses, sampled from the host: the
     backend memfd, sculpt's pool memfds and its cold file's page cache.
