@@ -81,7 +81,7 @@ struct SculptAuto {
     uint8_t *fast_before;       /* was in DRAM when the interval began */
     uint8_t *used;              /* used in the interval that just ended */
     uint32_t *seen;             /* sampled pages found accessed */
-    uint8_t *armed;             /* block's sample pages were zapped */
+    uint8_t *armed;             /* block's sampled chunk was zapped */
     uint64_t *pool_page;        /* page size of the block's tier */
     int pagemap_fd;             /* /proc/self/pagemap, or -1 */
     uint64_t *pm;               /* pagemap entries of one block */
@@ -145,55 +145,71 @@ static bool sculpt_auto_residency(SculptState *s, SculptAuto *a)
  * Access sampling by page-table entries, for reads as well as writes and
  * for every tier (the dirty log sees only vCPU writes; userfaultfd minor
  * faults do not work on a cold file): at the end of an interval, the
- * page-table entries of SCULPT_AUTO_SAMPLES pages of each resident block
- * are dropped with MADV_DONTNEED (the data stays in the memfd or the
- * file's page cache, dirty state included); a guest access maps the page
- * back with a minor fault, which /proc/self/pagemap shows as "present" at
- * the next interval.  Cost: one madvise per sampled page per interval, and
- * at most one minor fault per sampled page the guest touches.
+ * page-table entries of one chunk of SCULPT_AUTO_SAMPLES contiguous pages
+ * of each resident block are dropped with MADV_DONTNEED (the data stays
+ * in the memfd or the file's page cache, dirty state included); a guest
+ * access maps the pages back with a minor fault, which /proc/self/pagemap
+ * shows as "present" at the next interval.  The chunk moves through the
+ * block from one interval to the next.
+ *
+ * One chunk, not pages spread over the block: each madvise() that zaps a
+ * present entry flushes the TLB of every CPU running QEMU, an IPI to the
+ * vCPU threads.  Sixteen single pages per block cost 16 flushes, and with
+ * 512 blocks every 250 ms that slowed a guest by 12-15% (phases-cycle at
+ * a budget it fits in, bench/e2e/run.py); one 64 KiB chunk per block costs
+ * nothing measurable.  A read fault on a shmem or file mapping maps its
+ * neighbours too (fault-around), so a touched chunk usually reads as
+ * wholly present: the count is a sign of use more than a measure of it.
  */
 #define SCULPT_AUTO_SAMPLES 16
 #define SCULPT_PM_PRESENT (1ULL << 63)
 
-static uint64_t sculpt_auto_sample_page(SculptAuto *a, unsigned i)
+/* First page of the sampled chunk of every block, this interval. */
+static uint64_t sculpt_auto_sample_first(SculptAuto *a)
 {
-    uint64_t stride = MAX(1, a->ppb / SCULPT_AUTO_SAMPLES);
+    uint64_t chunks = MAX(1, a->ppb / SCULPT_AUTO_SAMPLES);
 
-    return (i * stride + a->phase % stride) % a->ppb;
+    return (a->phase % chunks) * SCULPT_AUTO_SAMPLES;
 }
 
-/* Zap the sample pages of resident blocks.  Sculpt thread. */
+static uint64_t sculpt_auto_sample_pages(SculptAuto *a)
+{
+    return MIN(SCULPT_AUTO_SAMPLES, a->ppb);
+}
+
+/* Zap the sampled chunk of resident blocks.  Sculpt thread. */
 static void sculpt_auto_arm(SculptState *s, SculptAuto *a)
 {
-    a->phase++;
-    for (uint64_t b = 0; b < a->nblocks; b++) {
-        uint8_t *base = s->host + b * s->block_size;
+    uint64_t off, len;
 
+    a->phase++;
+    off = sculpt_auto_sample_first(a) * a->page;
+    len = sculpt_auto_sample_pages(a) * a->page;
+    for (uint64_t b = 0; b < a->nblocks; b++) {
         a->armed[b] = a->pagemap_fd >= 0 && a->res[b] &&
                       a->pool_page[b] == a->page;
         if (!a->armed[b]) {
             continue;
         }
         qemu_mutex_lock(&s->mm_lock);
-        for (unsigned i = 0; a->armed[b] && i < MIN(SCULPT_AUTO_SAMPLES,
-                                                    a->ppb); i++) {
-            if (madvise(base + sculpt_auto_sample_page(a, i) * a->page,
-                        a->page, MADV_DONTNEED)) {
-                a->armed[b] = false;    /* e.g. locked: not sampled */
-            }
+        if (madvise(s->host + b * s->block_size + off, len, MADV_DONTNEED)) {
+            a->armed[b] = false;        /* e.g. locked: not sampled */
         }
         qemu_mutex_unlock(&s->mm_lock);
     }
 }
 
-/* Which sample pages came back; fills a->seen.  Sculpt thread. */
+/* Which sampled pages came back; fills a->seen.  Sculpt thread. */
 static void sculpt_auto_harvest(SculptState *s, SculptAuto *a)
 {
-    uint64_t len = a->ppb * sizeof(uint64_t);
+    uint64_t first = sculpt_auto_sample_first(a);
+    uint64_t n = sculpt_auto_sample_pages(a);
+    uint64_t len = n * sizeof(uint64_t);
 
     for (uint64_t b = 0; b < a->nblocks; b++) {
-        uint64_t vpn = (uintptr_t)(s->host + b * s->block_size) / a->page;
-        uint32_t n = 0;
+        uint64_t vpn = (uintptr_t)(s->host + b * s->block_size) / a->page +
+                       first;
+        uint32_t seen = 0;
         ssize_t r;
 
         a->seen[b] = 0;
@@ -207,10 +223,10 @@ static void sculpt_auto_harvest(SculptState *s, SculptAuto *a)
             a->armed[b] = false;
             continue;
         }
-        for (unsigned i = 0; i < MIN(SCULPT_AUTO_SAMPLES, a->ppb); i++) {
-            n += !!(a->pm[sculpt_auto_sample_page(a, i)] & SCULPT_PM_PRESENT);
+        for (uint64_t i = 0; i < n; i++) {
+            seen += !!(a->pm[i] & SCULPT_PM_PRESENT);
         }
-        a->seen[b] = n;
+        a->seen[b] = seen;
     }
 }
 
@@ -851,7 +867,7 @@ void sculpt_auto_init(SculptState *s)
     a->seen = g_new0(uint32_t, a->nblocks);
     a->armed = g_new0(uint8_t, a->nblocks);
     a->pool_page = g_new0(uint64_t, a->nblocks);
-    a->pm = g_new0(uint64_t, a->ppb);
+    a->pm = g_new0(uint64_t, SCULPT_AUTO_SAMPLES);
     /* With access-sampling=on the userfaultfd sampler zaps pages itself. */
     a->pagemap_fd = s->access_sampling ? -1 :
                     open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
