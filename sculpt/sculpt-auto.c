@@ -56,6 +56,10 @@
  * the working set fits) until DRAM comes closer.
  */
 #define SCULPT_AUTO_RELAXED 0.75
+/* How long the guard needs to catch and free a growth past the high mark */
+#define SCULPT_AUTO_REACT_MS (4 * SCULPT_AUTO_GUARD_MS)
+/* Intervals a pass over the budget keeps the tick's headroom whole */
+#define SCULPT_AUTO_OVER_MEMORY 8
 #define SCULPT_AUTO_PREFETCH_P 0.5f /* prefetch blocks at least this likely */
 #define SCULPT_AUTO_PROMOTE_P 0.9f
 #define SCULPT_AUTO_PROMOTE_STREAK 20
@@ -90,6 +94,7 @@ struct SculptAuto {
     bool observed_now;          /* observe ran for this interval */
     bool relaxed;               /* DRAM well under the budget: look less */
     uint64_t dram_after;        /* DRAM after the last tick's acts */
+    uint32_t ticks_since_over;  /* ticks since DRAM was over the budget */
     uint64_t growth[4];         /* DRAM the guest added in recent ticks */
     uint64_t moves_prev;        /* demoted + promoted at the last tick */
     SculptAutoScored *order;
@@ -475,6 +480,8 @@ void sculpt_auto_tick(SculptState *s, const uint32_t *dirty,
     qsort(a->order, a->nblocks, sizeof(*a->order), sculpt_auto_cmp_desc);
 
     dram = sculpt_auto_dram(s, &anon);
+    a->ticks_since_over = dram > budget ? 0 :
+                          MIN(a->ticks_since_over + 1, UINT32_MAX - 1);
 
     /*
      * Headroom: the guest adds DRAM between ticks by faulting cold pages
@@ -488,7 +495,22 @@ void sculpt_auto_tick(SculptState *s, const uint32_t *dirty,
     for (int i = 0; i < ARRAY_SIZE(a->growth); i++) {
         grow = MAX(grow, a->growth[i]);
     }
-    target = high - MIN(grow, budget / 2);
+    /*
+     * Between ticks the guard (every SCULPT_AUTO_GUARD_MS) frees DRAM as
+     * soon as it passes the high mark, so the headroom has to cover only
+     * the growth until the guard's frees take effect, not a whole
+     * interval's: a whole interval's frees, while the guest fills its
+     * memory, blocks it is about to use, though it all fits.  But the
+     * guard frees by copying when no cold-file block is left to drop, at
+     * the mover's speed, which a guest filling its memory can outrun: once
+     * DRAM has passed the budget lately, keep a whole interval's growth.
+     */
+    grow = MIN(grow, budget / 2);
+    if (a->ticks_since_over > SCULPT_AUTO_OVER_MEMORY &&
+        interval_ns > SCULPT_AUTO_REACT_MS * SCALE_MS) {
+        grow = grow * SCULPT_AUTO_REACT_MS * SCALE_MS / interval_ns;
+    }
+    target = high - grow;
 
     /*
      * Admit blocks to DRAM best first, up to the target: a cold block
@@ -698,6 +720,9 @@ void sculpt_auto_guard(SculptState *s)
     }
     budget = qatomic_read(&s->fast_budget);
     dram = sculpt_auto_dram(s, &anon);
+    if (budget && dram > budget) {
+        a->ticks_since_over = 0;
+    }
     if (!budget || dram <= budget * SCULPT_AUTO_HIGH) {
         return;
     }
@@ -852,6 +877,7 @@ void sculpt_auto_init(SculptState *s)
     SculptAuto *a = g_new0(SculptAuto, 1);
 
     a->page = qemu_real_host_page_size();
+    a->ticks_since_over = UINT32_MAX - 1;   /* no pass over the budget yet */
     a->nblocks = s->size / s->block_size;
     a->ppb = s->block_size / a->page;
     a->vec = g_new0(unsigned char, s->size / a->page);
