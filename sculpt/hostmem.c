@@ -1556,6 +1556,18 @@ int64_t sculpt_hm_cached_pages(int fd, uint64_t off, uint64_t len,
 int sculpt_hm_dram(SculptHmPool *const *pools, size_t npools,
                    SculptHmDram *out, char *err, size_t errlen)
 {
+    int ret = sculpt_hm_dram_pools(pools, npools, out, err, errlen);
+
+    if (!ret) {
+        out->anon = hm_proc_kb("/proc/self/smaps_rollup", "Anonymous");
+        out->total += out->anon;
+    }
+    return ret;
+}
+
+int sculpt_hm_dram_pools(SculptHmPool *const *pools, size_t npools,
+                         SculptHmDram *out, char *err, size_t errlen)
+{
     size_t i;
 
     memset(out, 0, sizeof(*out));
@@ -1596,8 +1608,7 @@ int sculpt_hm_dram(SculptHmPool *const *pools, size_t npools,
             out->shmem_alloc += (uint64_t)st.st_blocks * 512;
         }
     }
-    out->anon = hm_proc_kb("/proc/self/smaps_rollup", "Anonymous");
-    out->total = out->shmem + out->hugetlb + out->file_cache + out->anon;
+    out->total = out->shmem + out->hugetlb + out->file_cache;
     return 0;
 }
 

@@ -306,6 +306,14 @@ typedef struct SculptHmDram {
 int sculpt_hm_dram(SculptHmPool *const *pools, size_t npools,
                    SculptHmDram *out, char *err, size_t errlen);
 
+/*
+ * The same without QEMU's own memory (anon stays 0): the guest RAM's
+ * alone, and cheap enough to measure every few milliseconds (reading
+ * smaps_rollup walks all of QEMU's page tables).
+ */
+int sculpt_hm_dram_pools(SculptHmPool *const *pools, size_t npools,
+                         SculptHmDram *out, char *err, size_t errlen);
+
 /* Pages of fd [off, off+len) in the page cache (cachestat, else mincore
  * over map if not NULL); -EOPNOTSUPP if neither works */
 int64_t sculpt_hm_cached_pages(int fd, uint64_t off, uint64_t len,

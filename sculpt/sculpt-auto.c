@@ -378,25 +378,33 @@ static void sculpt_auto_prefetch(SculptState *s, SculptAuto *a,
     }
 }
 
-/* DRAM used by guest RAM: every pool's pages and the cold file's cache. */
+/*
+ * DRAM used by guest RAM: every pool's pages and the cold file's cache.
+ * With @qemu_anon, also QEMU's own memory (a walk of its page tables: not
+ * for every guard check).
+ */
 static uint64_t sculpt_auto_dram(SculptState *s, uint64_t *qemu_anon)
 {
     SculptHmPool *pools[SCULPT_TIER__MAX];
     SculptHmDram d;
     size_t n = 0;
     char err[256];
+    int r;
 
     for (int t = 0; t < SCULPT_TIER__MAX; t++) {
         if (s->have_pool[t]) {
             pools[n++] = &s->pools[t];
         }
     }
-    if (sculpt_hm_dram(pools, n, &d, err, sizeof(err))) {
+    r = qemu_anon ? sculpt_hm_dram(pools, n, &d, err, sizeof(err)) :
+                    sculpt_hm_dram_pools(pools, n, &d, err, sizeof(err));
+    if (r) {
         warn_report_once("sculpt: auto: measuring DRAM: %s", err);
-        *qemu_anon = 0;
-        return 0;
+        d = (SculptHmDram) { 0 };
     }
-    *qemu_anon = d.anon;
+    if (qemu_anon) {
+        *qemu_anon = d.anon;
+    }
     return d.total - d.anon;
 }
 
@@ -641,7 +649,7 @@ void sculpt_auto_tick(SculptState *s, const uint32_t *dirty,
     }
 
     /* What the next interval starts with (a cheap second look). */
-    a->dram_after = sculpt_auto_dram(s, &anon);
+    a->dram_after = sculpt_auto_dram(s, NULL);
     a->relaxed = budget && a->dram_after < budget * SCULPT_AUTO_RELAXED;
     if (a->relaxed) {
         memset(a->armed, 0, a->nblocks);
@@ -710,7 +718,7 @@ void sculpt_auto_tick(SculptState *s, const uint32_t *dirty,
 void sculpt_auto_guard(SculptState *s)
 {
     SculptAuto *a = s->autos;
-    uint64_t budget, dram, anon, page, target, freed = 0, dropped = 0;
+    uint64_t budget, dram, page, target, freed = 0, dropped = 0;
     uint64_t allowance, copied = 0;
     g_autofree uint8_t *drop = NULL, *demote = NULL;
     g_autoptr(GArray) to_cold = NULL;
@@ -719,7 +727,7 @@ void sculpt_auto_guard(SculptState *s)
         return;
     }
     budget = qatomic_read(&s->fast_budget);
-    dram = sculpt_auto_dram(s, &anon);
+    dram = sculpt_auto_dram(s, NULL);
     if (budget && dram > budget) {
         a->ticks_since_over = 0;
     }

@@ -525,6 +525,17 @@ static void dram_test(SculptHmPool *cold)
        d2.file_cache < (4ULL << 20) && verify_all() == 0,
        "64 MiB to the cold file: DRAM drops by %lld MiB, data intact",
        ((long long)d0.total - (long long)d2.total) >> 20);
+    {
+        SculptHmDram dp;
+        int r = sculpt_hm_dram_pools(all, 2, &dp, err, sizeof(err));
+
+        /* the guest RAM alone: the same pools, without QEMU's anon */
+        ok(r == 0 && dp.anon == 0 && dp.shmem == d2.shmem &&
+           dp.total == dp.shmem + dp.hugetlb + dp.file_cache &&
+           d2.anon > 0,
+           "DRAM of the pools alone: %llu MiB, no smaps_rollup walk",
+           (unsigned long long)dp.total >> 20);
+    }
     everything_home();
 }
 
