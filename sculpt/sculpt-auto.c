@@ -4,7 +4,8 @@
  * With auto=on the sculpt thread closes the loop every tracking interval,
  * after the model has learned from it (sculpt-track.c):
  *
- *   observe   mincore() over the guest RAM: which pages of each block are
+ *   observe   cachestat() of each block's range in its pool's file (or
+ *             mincore() over the guest RAM): which pages of each block are
  *             in DRAM.  For blocks in a cold file this is also a read AND
  *             write sample: pages that came back since the last interval
  *             were faulted in by the guest (the dirty log sees writes only).
@@ -51,7 +52,7 @@
 #define SCULPT_AUTO_HIGH 0.97       /* start freeing above this share */
 #define SCULPT_AUTO_GUARD_TO 0.90   /* the guard frees down to this share */
 /*
- * Under this share of the budget nothing needs choosing: skip mincore and
+ * Under this share of the budget nothing needs choosing: skip residency and
  * page-table sampling (their cost is paid by the guest and the host when
  * the working set fits) until DRAM comes closer.
  */
@@ -91,6 +92,7 @@ struct SculptAuto {
     uint64_t *pm;               /* pagemap entries of one block */
     uint64_t phase;             /* rotates the sampled pages */
     bool observed;              /* res_after is valid */
+    bool cachestat;             /* residency by cachestat, not mincore */
     bool observed_now;          /* observe ran for this interval */
     bool relaxed;               /* DRAM well under the budget: look less */
     uint64_t dram_after;        /* DRAM after the last tick's acts */
@@ -118,9 +120,53 @@ static int sculpt_auto_cmp_desc(const void *a, const void *b)
     return x->block < y->block ? -1 : x->block > y->block;
 }
 
-/* Pages of guest RAM in DRAM, per block.  Sculpt thread. */
+/* Tier and slot of every block, now.  Sculpt thread. */
+static void sculpt_auto_placement(SculptState *s, SculptAuto *a)
+{
+    char *err = NULL;
+
+    qemu_mutex_lock(&s->core_lock);
+    for (uint64_t b = 0; b < a->nblocks; b++) {
+        sculpt_tier t;
+
+        if (sculpt_core_block_get(s->core, b, &t, &a->slot[b], &err)) {
+            warn_report_once("sculpt: auto: %s", err);
+            free(err);
+            err = NULL;
+            t = SCULPT_TIER_BASE;
+            a->slot[b] = b;
+        }
+        a->tier[b] = t;
+    }
+    qemu_mutex_unlock(&s->core_lock);
+}
+
+/*
+ * Pages of guest RAM in DRAM, per block, and (first) every block's tier and
+ * slot.  A block's pages are those of its slot in its pool's file, mapped
+ * or not, so cachestat(2) on that range counts them: it walks only the
+ * pages that are there, while mincore() over the mapping looks each page
+ * up (0.2 ms against 8.8 ms for 1 GiB with a quarter cached, here).  With
+ * no cachestat, or a hugetlb pool, mincore.  Sculpt thread.
+ */
 static bool sculpt_auto_residency(SculptState *s, SculptAuto *a)
 {
+    sculpt_auto_placement(s, a);
+    for (uint64_t b = 0; a->cachestat && b < a->nblocks; b++) {
+        const SculptHmPool *p = &s->pools[a->tier[b]];
+        int64_t n = sculpt_hm_cached_pages(p->fd,
+                                           sculpt_hm_slot_offset(p, a->slot[b]),
+                                           s->block_size, NULL);
+
+        if (n < 0) {
+            a->cachestat = false;       /* from now on, mincore */
+            break;
+        }
+        a->res[b] = MIN((uint64_t)n, a->ppb);
+    }
+    if (a->cachestat) {
+        return true;
+    }
     for (uint64_t off = 0; off < s->size; off += SCULPT_MM_CHUNK) {
         uint64_t len = MIN(SCULPT_MM_CHUNK, s->size - off);
         int r;
@@ -243,7 +289,6 @@ static void sculpt_auto_harvest(SculptState *s, SculptAuto *a)
 bool sculpt_auto_observe(SculptState *s, uint32_t *access, uint8_t *sampled)
 {
     SculptAuto *a = s->autos;
-    char *err = NULL;
     uint64_t faults = 0;
     bool any = false;
 
@@ -252,22 +297,10 @@ bool sculpt_auto_observe(SculptState *s, uint32_t *access, uint8_t *sampled)
     }
     if (a->relaxed && a->observed) {
         /* res and res_after stay as the last look left them */
+        sculpt_auto_placement(s, a);
     } else if (!sculpt_auto_residency(s, a)) {
         return false;
     }
-    qemu_mutex_lock(&s->core_lock);
-    for (uint64_t b = 0; b < a->nblocks; b++) {
-        sculpt_tier t;
-
-        if (sculpt_core_block_get(s->core, b, &t, &a->slot[b], &err)) {
-            warn_report_once("sculpt: auto: %s", err);
-            free(err);
-            err = NULL;
-            t = SCULPT_TIER_BASE;
-        }
-        a->tier[b] = t;
-    }
-    qemu_mutex_unlock(&s->core_lock);
     a->observed_now = true;
     if (!a->observed) {
         return false;
@@ -903,6 +936,8 @@ void sculpt_auto_init(SculptState *s)
     a->pool_page = g_new0(uint64_t, a->nblocks);
     a->pm = g_new0(uint64_t, SCULPT_AUTO_SAMPLES);
     /* With access-sampling=on the userfaultfd sampler zaps pages itself. */
+    a->cachestat = !(s->have_pool[SCULPT_TIER_HOT] &&
+                     s->pools[SCULPT_TIER_HOT].kind == SCULPT_HM_HUGETLB);
     a->pagemap_fd = s->access_sampling ? -1 :
                     open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
     if (!s->access_sampling && a->pagemap_fd < 0) {
