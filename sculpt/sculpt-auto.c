@@ -146,7 +146,8 @@ static void sculpt_auto_placement(SculptState *s, SculptAuto *a)
  * slot.  A block's pages are those of its slot in its pool's file, mapped
  * or not, so cachestat(2) on that range counts them: it walks only the
  * pages that are there, while mincore() over the mapping looks each page
- * up (0.2 ms against 8.8 ms for 1 GiB with a quarter cached, here).  With
+ * up (0.19 ms against 8.8 ms for 1 GiB with a quarter cached:
+ * bench/tracking/RESIDENCY.md).  With
  * no cachestat, or a hugetlb pool, mincore.  Sculpt thread.
  */
 static bool sculpt_auto_residency(SculptState *s, SculptAuto *a)
