@@ -1349,9 +1349,13 @@ static int hm_cold_sync(SculptHmPool *pool, uint64_t off, uint64_t len,
     return 0;
 }
 
+/*
+ * @drop: sculpt_hm_cold_drop() (auto mode's sculpt thread, blocks the guest
+ * may be touching), else sculpt_hm_cold_release() (the mover, after a move).
+ */
 static int hm_cold_release(SculptHmPool *pool, uint8_t *host,
                            uint64_t slot, uint64_t n, uint64_t *still_cached,
-                           bool range_sync, char *err, size_t errlen)
+                           bool drop, char *err, size_t errlen)
 {
     uint64_t off = sculpt_hm_slot_offset(pool, slot);
     uint64_t len = n * pool->block_size;
@@ -1367,7 +1371,7 @@ static int hm_cold_release(SculptHmPool *pool, uint8_t *host,
                sculpt_hm_kind_name(pool->kind));
         return -EINVAL;
     }
-    if (range_sync && pool->kind == SCULPT_HM_COLD_FILE && host) {
+    if (drop && pool->kind == SCULPT_HM_COLD_FILE && host) {
         /*
          * The guest may be touching these pages right now: between a zap
          * and the fadvise it maps some back, and a mapped folio cannot be
@@ -1443,7 +1447,7 @@ static int hm_cold_release(SculptHmPool *pool, uint8_t *host,
                    "the cold file failed: %s", MiB(len), strerror(e));
             return -e;
         }
-        if (!range_sync) {
+        if (!drop) {
             /* (not from the sculpt thread: the slot map is the mover's) */
             hm_trim_free(pool);
         }

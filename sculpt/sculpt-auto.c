@@ -89,7 +89,7 @@ struct SculptAuto {
     uint8_t *armed;             /* block's sampled chunk was zapped */
     uint64_t *pool_page;        /* page size of the block's tier */
     int pagemap_fd;             /* /proc/self/pagemap, or -1 */
-    uint64_t *pm;               /* pagemap entries of one block */
+    uint64_t *pm;               /* pagemap entries of one sampled chunk */
     uint64_t phase;             /* rotates the sampled pages */
     bool observed;              /* res_after is valid */
     bool cachestat;             /* residency by cachestat, not mincore */
@@ -147,8 +147,8 @@ static void sculpt_auto_placement(SculptState *s, SculptAuto *a)
  * or not, so cachestat(2) on that range counts them: it walks only the
  * pages that are there, while mincore() over the mapping looks each page
  * up (0.19 ms against 8.8 ms for 1 GiB with a quarter cached:
- * bench/tracking/RESIDENCY.md).  With
- * no cachestat, or a hugetlb pool, mincore.  Sculpt thread.
+ * bench/tracking/RESIDENCY.md).  Once cachestat fails (an older kernel, or
+ * a hugetlbfs pool, which it refuses), mincore for good.  Sculpt thread.
  */
 static bool sculpt_auto_residency(SculptState *s, SculptAuto *a)
 {
@@ -920,6 +920,7 @@ void sculpt_auto_init(SculptState *s)
 
     a->page = qemu_real_host_page_size();
     a->ticks_since_over = UINT32_MAX - 1;   /* no pass over the budget yet */
+    a->cachestat = true;        /* until a pool's file refuses it */
     a->nblocks = s->size / s->block_size;
     a->ppb = s->block_size / a->page;
     a->vec = g_new0(unsigned char, s->size / a->page);
@@ -937,8 +938,6 @@ void sculpt_auto_init(SculptState *s)
     a->pool_page = g_new0(uint64_t, a->nblocks);
     a->pm = g_new0(uint64_t, SCULPT_AUTO_SAMPLES);
     /* With access-sampling=on the userfaultfd sampler zaps pages itself. */
-    a->cachestat = !(s->have_pool[SCULPT_TIER_HOT] &&
-                     s->pools[SCULPT_TIER_HOT].kind == SCULPT_HM_HUGETLB);
     a->pagemap_fd = s->access_sampling ? -1 :
                     open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
     if (!s->access_sampling && a->pagemap_fd < 0) {
