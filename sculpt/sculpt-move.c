@@ -780,23 +780,28 @@ static void sculpt_prepare_batch(SculptState *s, SculptOp *op)
             continue;
         }
         r->ready = true;
+        /*
+         * To the cold file: copy now, with the guest running, by pwrite()
+         * (3x faster than stores through the mapping, see hostmem.h);
+         * inside the pause the mover then only compares and fixes the
+         * pages the guest changed meanwhile.
+         */
+        if (dst->kind == SCULPT_HM_COLD_FILE && !r->precopied) {
+            if (sculpt_hm_pool_write(dst, r->dst_slot,
+                                     s->host + r->first * bs, r->n * bs,
+                                     err, sizeof(err))) {
+                warn_report_once("sculpt: %s", err);
+            } else {
+                r->precopied = true;
+                continue;
+            }
+        }
         if (dst->kind != SCULPT_HM_HUGETLB &&
             sculpt_hm_pool_prefault(dst, r->dst_slot, r->n, err,
                                     sizeof(err))) {
             warn_report_once("sculpt: %s", err);
         } else if (dst->kind != SCULPT_HM_HUGETLB) {
             sculpt_hm_touch(dst->window + r->dst_slot * bs, r->n * bs);
-        }
-        /*
-         * To the cold file: copy now, with the guest running.  Writing
-         * page cache costs 0.1-2 ms per 64 KiB here (writeback, dirty
-         * throttling); inside the pause the mover then only compares and
-         * fixes the pages the guest changed meanwhile.
-         */
-        if (dst->kind == SCULPT_HM_COLD_FILE && !r->precopied) {
-            sculpt_hm_copy(dst->window + r->dst_slot * bs,
-                           s->host + r->first * bs, r->n * bs, false);
-            r->precopied = true;
         }
     }
 }
