@@ -105,6 +105,7 @@ struct SculptAuto {
     QemuMutex lock;
     GArray *to_cold, *to_fast;
     QEMUBH *bh;
+    uint64_t capacity_budget;   /* budget the core's capacity was set for */
 
     /* Statistics; under lock */
     SculptAutoStats st;
@@ -478,6 +479,16 @@ void sculpt_auto_tick(SculptState *s, const uint32_t *dirty,
     to_fast = g_array_new(false, false, sizeof(uint64_t));
 
     qemu_mutex_lock(&s->core_lock);
+    /* The guarded policy judges its predictors at the budget's depth. */
+    if (budget != a->capacity_budget &&
+        !sculpt_core_set_fast_capacity(s->core,
+                                       MIN(budget / bs, a->nblocks), &err)) {
+        a->capacity_budget = budget;
+    } else if (err) {
+        warn_report_once("sculpt: auto: %s", err);
+        free(err);
+        err = NULL;
+    }
     if (sculpt_core_predictions(s->core, NULL, a->prob, a->nblocks, &err)) {
         qemu_mutex_unlock(&s->core_lock);
         warn_report_once("sculpt: auto: %s", err);

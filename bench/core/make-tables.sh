@@ -6,7 +6,8 @@
 # 1. builds the standalone core in build/core (meson + ninja, -j2);
 # 2. writes the fixed synthetic traces (src/tracegen.cc) to build/core/traces;
 # 3. replays every policy over every trace at fast capacity 2/5/10/25/50 %
-#    of RAM, move budget 10 % of RAM per interval, seed 1, and writes
+#    of RAM, move budget 10 % of RAM per interval, seed 1, with Belady's
+#    limit and the informed bound (the generator's prior), and writes
 #    bench/core/hit-ratio.md;
 # 4. measures the model cost at 262,144 blocks into bench/core/cost.md.
 # Everything is deterministic except the cost figures (wall-clock time).
@@ -40,8 +41,11 @@ cmd="sculpt-replay --table --details --capacity 2,5,10,25,50 --move-budget 10 --
     echo "A touch is a (block, interval) pair; it is a hit if the block was in"
     echo "fast memory when the interval began, so first touches are misses"
     echo "unless prefetched.  belady: clairvoyant, moves free; belady-budget:"
-    echo "the same oracle limited to the move budget.  See"
-    echo "subprojects/sculpt-core/src/replay.h for the exact model."
+    echo "the same oracle limited to the move budget; informed: told the"
+    echo "generator's state before each interval (the live hot set, the Zipf"
+    echo "ranks, the stream positions, every rate) but not its random draws,"
+    echo "moves free: the most a policy that sees only the past can expect."
+    echo "See subprojects/sculpt-core/src/replay.h for the exact model."
     echo
     (cd "$build" && ./sculpt-replay --table --details --capacity 2,5,10,25,50 \
         --move-budget 10 --seed 1 traces/*.sctrace)

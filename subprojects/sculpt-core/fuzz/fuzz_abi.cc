@@ -88,7 +88,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   int64_t nmoves = 0;
   uint64_t now = 0;
   static const char* kPolicies[] = {"recency", "ewma", "learned",
-                                    "learned+prefetch", "bogus"};
+                                    "learned+prefetch", "guarded", "bogus"};
   for (int steps = 0; !in.empty() && steps < 2000; steps++) {
     switch (in.U8() % 16) {
       case 0:
@@ -174,7 +174,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         }
         break;
       case 11:
-        if (sculpt_core_set_policy(c, kPolicies[in.U8() % 5], &err)) Free(&err);
+        if (in.U8() & 1) {
+          if (sculpt_core_set_policy(c, kPolicies[in.U8() % 6], &err))
+            Free(&err);
+        } else if (sculpt_core_set_fast_capacity(c, in.U8() % (n + 2),
+                                                 &err)) {
+          Free(&err);
+        }
         break;
       case 12: {
         uint8_t* blob = nullptr;

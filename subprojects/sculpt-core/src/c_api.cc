@@ -314,6 +314,12 @@ const char* sculpt_core_policy(const sculpt_core_t* core) {
   return core ? core->core->policy() : "";
 }
 
+int sculpt_core_set_fast_capacity(sculpt_core_t* core, uint64_t blocks,
+                                  char** errptr) {
+  if (!CheckCore(core, errptr)) return -1;
+  return Guard(errptr, [&] { return core->core->SetFastCapacity(blocks); });
+}
+
 void sculpt_core_get_stats(const sculpt_core_t* core,
                            sculpt_core_stats_t* out) {
   if (!core || !out) return;

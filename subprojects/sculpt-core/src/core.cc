@@ -419,6 +419,18 @@ Status Core::SetPolicy(std::string_view name) {
   auto p = NewPredictor(name, {n_, cfg_.seed});
   if (!p.ok()) return p.status();
   pred_ = std::move(p.value());
+  pred_->SetCapacity(fast_capacity_);
+  return Status::Ok();
+}
+
+Status Core::SetFastCapacity(uint64_t blocks) {
+  if (blocks > n_) {
+    return Status::Invalid("fast capacity of " + std::to_string(blocks) +
+                           " blocks is more than the guest's " +
+                           std::to_string(n_));
+  }
+  fast_capacity_ = blocks;
+  pred_->SetCapacity(blocks);
   return Status::Ok();
 }
 
@@ -480,6 +492,7 @@ Status Core::Load(std::string_view blob) {
   if (!in.empty()) return Status::Corrupt("model blob has trailing bytes");
   hist_ = std::move(h);
   pred_ = std::move(p.value());
+  pred_->SetCapacity(fast_capacity_);
   probs_.assign(n_, 0.0f);
   classes_.assign(n_, 0);
   class_count_[0] = n_;

@@ -96,6 +96,8 @@ class Core {
   size_t pending_moves() const { return pending_.size(); }
 
   Status SetPolicy(std::string_view name);
+  // Blocks fast memory holds (0: not known), for the predictor.
+  Status SetFastCapacity(uint64_t blocks);
   const char* policy() const { return pred_->name(); }
   const CoreStats& stats() const { return stats_; }
 
@@ -112,6 +114,7 @@ class Core {
   uint64_t bs_;
   AccessHistory hist_;
   std::unique_ptr<Predictor> pred_;
+  uint64_t fast_capacity_ = 0;
   BlockMap map_;
   std::vector<float> probs_;
   std::vector<uint8_t> classes_;

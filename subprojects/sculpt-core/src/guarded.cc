@@ -4,9 +4,13 @@
 // pattern it cannot learn it may stay worse than a plain baseline.  The
 // guarded policy runs the learned+prefetch model, recency and EWMA side by
 // side, judges each one every interval on what actually happened (the
-// share of the touched blocks it had ranked within the top |touched|, and
-// within the top |touched|/2), and serves the scores of the one with the
-// best recent record.  A challenger must beat the serving predictor by a
+// share of the touched blocks it had ranked within the top `capacity`, the
+// blocks fast memory holds, when SetCapacity() gave it; else within the top
+// |touched| and the top |touched|/2), and serves the scores of the one with
+// the best recent record.  Judged at the fast tier's depth, the choice
+// follows what a placement there earns: on the traces recorded from the
+// test guest, judged at |touched| it served the model at 25% capacity
+// where recency hit 14 points more (bench/core/guest-traces.md).  A challenger must beat the serving predictor by a
 // margin before it takes over, so the choice does not flap.
 //
 //   interval k-1: scores s_i (per predictor i)
@@ -46,8 +50,10 @@ class GuardedPredictor final : public Predictor {
     if (judged_ || !t.empty()) {
       for (size_t i = 0; i < subs_.size() && have_scores_ && !t.empty();
            i++) {
-        double q = 0.5 * (Hits(subs_[i]->scores(), t, t.size()) +
-                          Hits(subs_[i]->scores(), t, (t.size() + 1) / 2));
+        double q =
+            capacity_ ? Hits(subs_[i]->scores(), t, capacity_)
+                      : 0.5 * (Hits(subs_[i]->scores(), t, t.size()) +
+                               Hits(subs_[i]->scores(), t, (t.size() + 1) / 2));
         quality_[i] += kQualityWeight * (q - quality_[i]);
         judged_ = true;
       }
@@ -65,6 +71,7 @@ class GuardedPredictor final : public Predictor {
     return subs_[active_]->scores();
   }
   float hysteresis() const override { return subs_[active_]->hysteresis(); }
+  void SetCapacity(uint64_t blocks) override { capacity_ = blocks; }
 
   // The learned model's state; the baselines keep none.
   void Save(std::string* out) const override { subs_[0]->Save(out); }
@@ -102,6 +109,7 @@ class GuardedPredictor final : public Predictor {
   std::vector<double> quality_;
   std::vector<float> scratch_;
   size_t active_ = 0;
+  uint64_t capacity_ = 0;  // 0: not known
   bool have_scores_ = false;
   bool judged_ = false;
 };

@@ -33,6 +33,9 @@ class Predictor {
   virtual std::span<const float> scores() const = 0;
   // Score margin a newcomer needs over a resident to displace it.
   virtual float hysteresis() const { return 0.0f; }
+  // How many blocks fast memory holds (0: not known).  A predictor may
+  // judge itself at that depth of its ranking.
+  virtual void SetCapacity(uint64_t blocks) { (void)blocks; }
   // Model state (not the history) for migration.
   virtual void Save(std::string* out) const = 0;
   virtual Status Load(std::string_view* in) = 0;

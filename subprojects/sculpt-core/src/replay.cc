@@ -96,6 +96,7 @@ StatusOr<ReplayResult> ReplayPredictor(const Trace& t, std::string_view name,
   auto p = NewPredictor(name, {sim.n, seed});
   if (!p.ok()) return p.status();
   Predictor& pred = **p;
+  pred.SetCapacity(sim.r.capacity);
   AccessHistory h(sim.n);
   PlanSetInput in;
   in.member = sim.fast;
@@ -206,6 +207,48 @@ ReplayResult ReplayBelady(const Trace& t, const TierModel& m, bool budgeted) {
 }
 
 }  // namespace
+
+StatusOr<ReplayResult> ReplayInformed(const Trace& t, const TracePrior& prior,
+                                      const TierModel& m) {
+  if (!(m.capacity_fraction >= 0 && m.capacity_fraction <= 1)) {
+    return Status::Invalid("capacity fraction must be within [0,1]");
+  }
+  if (prior.p.size() != t.intervals.size()) {
+    return Status::Invalid("the prior does not match the trace's intervals");
+  }
+  Sim sim(t, m, "informed");
+  const uint32_t n = sim.n;
+  const size_t k = std::min<uint64_t>(sim.r.capacity, n);
+  std::vector<uint32_t> order(n);
+  std::vector<uint8_t> want(n);
+  for (size_t i = 0; i < t.intervals.size(); i++) {
+    const std::vector<float>& p = prior.p[i];
+    if (p.size() != n) {
+      return Status::Invalid("the prior does not match the trace's blocks");
+    }
+    for (uint32_t b = 0; b < n; b++) order[b] = b;
+    // Most likely first; among equals, keep what is fast (moves are free,
+    // but needless ones would count as prefetches).
+    auto likelier = [&](uint32_t a, uint32_t b) {
+      if (p[a] != p[b]) return p[a] > p[b];
+      if (sim.fast[a] != sim.fast[b]) return sim.fast[a] > sim.fast[b];
+      return a < b;
+    };
+    std::nth_element(order.begin(), order.begin() + k, order.end(), likelier);
+    std::fill(want.begin(), want.end(), 0);
+    for (size_t j = 0; j < k; j++) {
+      if (p[order[j]] > 0 || sim.fast[order[j]]) want[order[j]] = 1;
+    }
+    for (uint32_t b = 0; b < n; b++) {
+      if (sim.fast[b] && !want[b]) sim.Demote(b);
+    }
+    for (uint32_t b = 0; b < n; b++) {
+      if (!sim.fast[b] && want[b]) sim.Promote(b);
+    }
+    sim.Score(i);
+  }
+  return sim.r;
+}
 
 StatusOr<ReplayResult> Replay(const Trace& t, std::string_view policy,
                               const TierModel& m, uint64_t seed) {

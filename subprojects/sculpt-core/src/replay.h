@@ -28,6 +28,7 @@
 
 #include "status.h"
 #include "trace.h"
+#include "tracegen.h"
 
 namespace sculpt {
 
@@ -66,6 +67,18 @@ inline constexpr const char* kReplayPolicies[] = {"recency", "ewma",
                                                   "learned", "learned+prefetch",
                                                   "guarded",
                                                   "belady",  "belady-budget"};
+
+// informed: the bound for policies that see only the past, on a generated
+// trace.  At each boundary the capacity's worth of blocks most likely to
+// be touched in the coming interval, by the generator's prior (which knows
+// the live hot set and every rate but not the draws), are fast; moves
+// free.  Given the generator's state, an interval's draws are independent
+// of everything before it, so no online policy expects more hits in any
+// interval; an online policy also has to discover each new state (a phase
+// change) from its first touches, which this bound is told.  Belady's
+// limit, in contrast, also knows the draws.
+StatusOr<ReplayResult> ReplayInformed(const Trace& t, const TracePrior& prior,
+                                      const TierModel& m);
 
 StatusOr<ReplayResult> Replay(const Trace& t, std::string_view policy,
                               const TierModel& m, uint64_t seed);

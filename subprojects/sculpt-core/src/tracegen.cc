@@ -53,6 +53,8 @@ class Zipf {
       cdf_[i] = (s += 1.0 / std::pow(i + 1.0, alpha));
     for (auto& c : cdf_) c /= s;
   }
+  // Probability of rank i in one draw.
+  double Mass(uint32_t i) const { return cdf_[i] - (i ? cdf_[i - 1] : 0.0); }
   uint32_t Draw(Rng* r) const {
     double u = r->Uniform();
     return static_cast<uint32_t>(std::lower_bound(cdf_.begin(), cdf_.end(), u) -
@@ -92,12 +94,30 @@ struct Ctx {
   Rng rng;
   Trace trace;
   IntervalBuilder ib;
-  Ctx(uint32_t n_, uint32_t T_, uint64_t seed)
-      : n(n_), T(T_), rng(seed), ib(n_) {
+  TracePrior* prior;
+  std::vector<double> pri;  // the interval's prior, while it is built
+  Ctx(uint32_t n_, uint32_t T_, uint64_t seed, TracePrior* p)
+      : n(n_), T(T_), rng(seed), ib(n_), prior(p) {
     trace.header = {kGenBlockSize, n, kGenIntervalNs};
+    if (prior) pri.assign(n, 0.0);
+  }
+  // Block b is also touched with probability p, independently of the rest
+  // of the interval's sources.  Never draws from rng.
+  void Likely(uint32_t b, double p) {
+    if (prior) pri[b] = 1 - (1 - pri[b]) * (1 - p);
+  }
+  // `draws` uniform draws over all blocks.
+  void LikelyUniform(uint32_t draws) {
+    if (!prior || !draws) return;
+    double p = 1 - std::pow(1 - 1.0 / n, double(draws));
+    for (uint32_t b = 0; b < n; b++) Likely(b, p);
   }
   void Emit(uint32_t t, double busy) {
     trace.intervals.push_back(ib.Finish((t + 1) * kGenIntervalNs, busy, &rng));
+    if (prior) {
+      prior->p.emplace_back(pri.begin(), pri.end());
+      std::fill(pri.begin(), pri.end(), 0.0);
+    }
   }
   uint32_t Frac(double f) const {
     return std::max<uint32_t>(1, uint32_t(f * n));
@@ -112,6 +132,8 @@ void GenZipf(Ctx& c, double foot, double alpha, double draws_frac) {
   Zipf z(uint32_t(blocks.size()), alpha);
   uint32_t draws = c.Frac(draws_frac);
   for (uint32_t t = 0; t < c.T; t++) {
+    for (uint32_t i = 0; i < blocks.size(); i++)
+      c.Likely(blocks[i], 1 - std::pow(1 - z.Mass(i), double(draws)));
     for (uint32_t d = 0; d < draws; d++) c.ib.Touch(blocks[z.Draw(&c.rng)]);
     c.Emit(t, 0.6 + 0.1 * c.rng.Uniform());
   }
@@ -123,6 +145,8 @@ void GenPhaseShift(Ctx& c) {
   std::vector<uint32_t> hot;
   for (uint32_t t = 0; t < c.T; t++) {
     if (t % period == 0) hot = RandomRuns(c.n, c.Frac(0.08), 8, &c.rng);
+    for (uint32_t b : hot) c.Likely(b, 0.5);
+    c.LikelyUniform(c.Frac(0.005));
     for (uint32_t b : hot) {
       if (c.rng.Uniform() < 0.5) c.ib.Touch(b, 1 + uint32_t(c.rng.Below(8)));
     }
@@ -154,6 +178,8 @@ void GenRecurring(Ctx& c, uint32_t nphase, uint32_t dur, double hot_frac,
   }
   for (uint32_t t = 0; t < c.T; t++) {
     uint32_t ph = (t / dur) % nphase;
+    for (uint32_t b : sets[ph]) c.Likely(b, p_touch);
+    c.LikelyUniform(uint32_t(background * c.n));
     for (uint32_t b : sets[ph]) {
       if (c.rng.Uniform() < p_touch)
         c.ib.Touch(b, 1 + uint32_t(c.rng.Below(8)));
@@ -178,6 +204,11 @@ void GenStreams(Ctx& c) {
   uint32_t draws = c.Frac(300.0 / kGenBlocks);
   uint64_t a = 0, bpos = 0;
   for (uint32_t t = 0; t < c.T; t++) {
+    for (uint32_t k = 0; k < a_vel; k++) c.Likely(uint32_t((a + k) % a_len), 1);
+    for (uint32_t k = 0; k < b_vel; k++)
+      c.Likely(b_first + b_len - 1 - uint32_t((bpos + k) % b_len), 1);
+    for (uint32_t i = 0; i < hot.size(); i++)
+      c.Likely(hot[i], 1 - std::pow(1 - z.Mass(i), double(draws)));
     for (uint32_t k = 0; k < a_vel; k++)
       c.ib.Touch(uint32_t((a + k) % a_len), 4);
     a += a_vel;
@@ -200,6 +231,10 @@ void GenScanHot(Ctx& c) {
   const uint32_t vel = std::max<uint32_t>(1, uint32_t(64.0 * c.n / kGenBlocks));
   uint64_t pos = 0;
   for (uint32_t t = 0; t < c.T; t++) {
+    for (uint32_t i = 0; i < hot.size(); i++)
+      c.Likely(hot[i], 1 - std::pow(1 - z.Mass(i), double(draws)));
+    for (uint32_t k = 0; k < vel; k++)
+      c.Likely(scan_first + uint32_t((pos + k) % scan_len), 1);
     for (uint32_t d = 0; d < draws; d++) c.ib.Touch(hot[z.Draw(&c.rng)]);
     for (uint32_t k = 0; k < vel; k++) {
       c.ib.Touch(scan_first + uint32_t((pos + k) % scan_len), 2);
@@ -213,6 +248,7 @@ void GenScanHot(Ctx& c) {
 void GenUniform(Ctx& c, double foot, double p) {
   const uint32_t f = c.Frac(foot);
   for (uint32_t t = 0; t < c.T; t++) {
+    for (uint32_t b = 0; b < f; b++) c.Likely(b, p);
     for (uint32_t b = 0; b < f; b++) {
       if (c.rng.Uniform() < p) c.ib.Touch(b, 1 + uint32_t(c.rng.Below(4)));
     }
@@ -252,12 +288,14 @@ uint64_t SeedOf(std::string_view name) {
 
 const std::vector<GenSpec>& TraceGenerators() { return kGens; }
 
-StatusOr<Trace> GenerateTrace(std::string_view name, double scale) {
+StatusOr<Trace> GenerateTrace(std::string_view name, double scale,
+                              TracePrior* prior) {
   if (!(scale > 0 && scale <= 1))
     return Status::Invalid("scale must be in (0,1]");
   uint32_t n = std::max<uint32_t>(256, uint32_t(kGenBlocks * scale));
   uint32_t T = std::max<uint32_t>(60, uint32_t(kGenIntervals * scale));
-  Ctx c(n, T, SeedOf(name));
+  if (prior) prior->p.clear();
+  Ctx c(n, T, SeedOf(name), prior);
   if (name == "zipf-near") {
     GenZipf(c, 0.9, 0.9, 3000.0 / kGenBlocks);
   } else if (name == "zipf-small") {

@@ -29,9 +29,21 @@ struct GenSpec {
 // The generators, in table order.
 const std::vector<GenSpec>& TraceGenerators();
 
+// What the generator knew before each interval's random draws: p[i][b] is
+// the probability that block b is touched in interval i, given the
+// generator's state (the live hot set, the Zipf ranks, the stream
+// positions, the noise rates) but not its draws.  No policy that sees only
+// the past can expect more hits in an interval than the top of p[i] holds
+// (see ReplayInformed() in replay.h).
+struct TracePrior {
+  std::vector<std::vector<float>> p;
+};
+
 // Generates the named trace; `scale` < 1 shrinks the block count and
-// interval count proportionally (for fast unit tests; tables use 1).
-StatusOr<Trace> GenerateTrace(std::string_view name, double scale = 1.0);
+// interval count proportionally (for fast unit tests; tables use 1).  With
+// `prior`, also fills it; the trace is the same either way.
+StatusOr<Trace> GenerateTrace(std::string_view name, double scale = 1.0,
+                              TracePrior* prior = nullptr);
 
 }  // namespace sculpt
 

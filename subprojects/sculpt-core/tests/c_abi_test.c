@@ -136,6 +136,12 @@ static void test_core(void)
     }
     CHECK(sculpt_core_set_policy(c, "recency", &err) == 0);
     CHECK(strcmp(sculpt_core_policy(c), "recency") == 0);
+    {
+        int rc_ = sculpt_core_set_fast_capacity(c, N + 1, &err);
+        expect_err(rc_, &err, "more than the guest's 64");
+    }
+    CHECK(sculpt_core_set_fast_capacity(c, N / 4, &err) == 0);
+    CHECK(sculpt_core_set_fast_capacity(c, 0, &err) == 0);
 
     /* Blocks 8..15 touched (sampled), 20 dirty, 40..47 unwatched. */
     for (i = 0; i < N; i++) {

@@ -5,7 +5,10 @@
 //
 // TRACE is a trace file (docs/devel/sculpt-trace-format.rst).  With
 // --table it prints the markdown tables committed in bench/core; otherwise
-// one line per (trace, capacity, policy).
+// one line per (trace, capacity, policy).  A trace named after one of
+// sculpt-tracegen's generators, with the same contents, also gets the
+// "informed" bound (replay.h), which needs the generator's prior.
+#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -15,6 +18,7 @@
 
 #include "replay.h"
 #include "trace.h"
+#include "tracegen.h"
 
 namespace {
 
@@ -23,7 +27,8 @@ void Usage() {
       stderr,
       "usage: sculpt-replay [options] TRACE...\n"
       "  --policy P[,P...]    policies (default: recency,ewma,learned,\n"
-      "                       learned+prefetch,guarded,belady,belady-budget)\n"
+      "                       learned+prefetch,guarded,belady,belady-budget,\n"
+      "                       informed: generated traces only)\n"
       "  --capacity C[,C...]  fast capacity, percent of RAM (default "
       "2,5,10,25,50)\n"
       "  --move-budget PCT    promotions per interval, percent of RAM (default "
@@ -56,11 +61,33 @@ std::string Basename(const std::string& p) {
   return d == std::string::npos ? b : b.substr(0, d);
 }
 
+// The generator's prior for trace `name`, if `t` is exactly what
+// sculpt-tracegen writes under that name.
+bool PriorFor(const std::string& name, const sculpt::Trace& t,
+              sculpt::TracePrior* prior) {
+  bool known = false;
+  for (const auto& g : sculpt::TraceGenerators()) known |= name == g.name;
+  if (!known) return false;
+  auto g = sculpt::GenerateTrace(name, 1.0, prior);
+  if (!g.ok() || g->header.nblocks != t.header.nblocks ||
+      g->intervals.size() != t.intervals.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < t.intervals.size(); i++) {
+    if (g->intervals[i].blocks != t.intervals[i].blocks ||
+        g->intervals[i].counts != t.intervals[i].counts) {
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::vector<std::string> policies(std::begin(sculpt::kReplayPolicies),
                                     std::end(sculpt::kReplayPolicies));
+  policies.push_back("informed");
   std::vector<double> caps = {2, 5, 10, 25, 50};
   double budget_pct = 10;
   sculpt::TierModel model;
@@ -122,13 +149,20 @@ int main(int argc, char** argv) {
     }
     std::string name = Basename(f);
     names.push_back(name);
+    sculpt::TracePrior prior;
+    bool have_prior = false;
+    for (const auto& p : policies) {
+      if (p == "informed") have_prior = PriorFor(name, *t, &prior);
+    }
     for (double c : caps) {
       sculpt::TierModel m = model;
       m.capacity_fraction = c / 100;
       m.move_budget =
           static_cast<uint64_t>(budget_pct / 100 * t->header.nblocks);
       for (const auto& p : policies) {
-        auto r = sculpt::Replay(*t, p, m, seed);
+        if (p == "informed" && !have_prior) continue;  // not generated
+        auto r = p == "informed" ? sculpt::ReplayInformed(*t, prior, m)
+                                 : sculpt::Replay(*t, p, m, seed);
         if (!r.ok()) {
           std::fprintf(stderr, "sculpt-replay: %s\n",
                        r.status().message().c_str());
@@ -166,6 +200,7 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < caps.size(); i++) std::printf("---|");
     std::printf("\n");
     for (const auto& p : policies) {
+      if (!res[name][caps[0]].count(p)) continue;  // informed, not generated
       std::printf("| %s |", p.c_str());
       for (double c : caps) {
         const auto& r = res[name][c][p];
@@ -189,6 +224,7 @@ int main(int argc, char** argv) {
     for (const auto& name : names) {
       for (double c : caps) {
         for (const auto& p : policies) {
+          if (!res[name][c].count(p)) continue;
           const auto& r = res[name][c][p];
           std::printf("| %s | %g%% | %s | %.2f | %llu | %.3f | %.3f | %.2f |\n",
                       name.c_str(), c, p.c_str(), r.bytes_moved / 1073741824.0,
@@ -206,15 +242,34 @@ int main(int argc, char** argv) {
   // The candidate judged against the baselines: the guarded policy when it
   // was replayed, else the learned model with prefetch.
   const std::string cand = has("guarded") ? "guarded" : "learned+prefetch";
-  // Gap closed at small capacities, and the worst loss anywhere.
+  // Gap closed at small capacities, and the worst loss anywhere.  Where the
+  // informed bound exists, also how much of the gap any online policy could
+  // close at all, and how much of that the candidate closes.
+  auto pct = [](double num, double den) {
+    if (den <= 0.005) return std::string("n/a");
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.0f%%", 100 * num / den);
+    return std::string(buf);
+  };
+  auto points = [](double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1f", 100 * v);
+    return std::string(buf);
+  };
   std::printf(
       "#### Gap closed by %s (capacities <= 10%%)\n\n"
-      "| trace | cap | best baseline | %s | belady | gap | "
-      "closed |\n|---|---|---|---|---|---|---|\n",
-      cand.c_str(), cand.c_str());
+      "informed: the bound for any policy that sees only the past (see "
+      "replay.h); its column is the share of Belady's gap it closes, the "
+      "last column the share of informed's gap that %s closes.\n\n"
+      "| trace | cap | best baseline | %s | informed | belady | gap | "
+      "closed | informed closes | closed of informed's |\n"
+      "|---|---|---|---|---|---|---|---|---|---|\n",
+      cand.c_str(), cand.c_str(), cand.c_str());
   double sum_gap = 0, sum_gain = 0, sum_frac = 0;
-  int nfrac = 0, ncell = 0;
-  std::map<std::string, std::pair<double, double>> per_trace;  // gain, gap
+  double sum_igap = 0, sum_igain = 0, sum_igap_bel = 0;
+  int nfrac = 0, ncell = 0, nicell = 0;
+  // per trace: gain, gap to Belady, gap to informed (-1: no informed)
+  std::map<std::string, std::array<double, 3>> per_trace;
   for (const auto& name : names) {
     for (double c : caps) {
       if (c > 10) continue;
@@ -224,36 +279,47 @@ int main(int argc, char** argv) {
       double lp = row[cand].hit_ratio();
       double bel = row["belady"].hit_ratio();
       double gap = bel - base;
+      bool inf = row.count("informed") > 0;
+      double igap = inf ? row["informed"].hit_ratio() - base : 0;
       ncell++;
       sum_gap += gap;
       sum_gain += lp - base;
-      per_trace[name].first += lp - base;
-      per_trace[name].second += gap;
-      std::string closed = "n/a";
+      auto& pt = per_trace[name];
+      pt[0] += lp - base;
+      pt[1] += gap;
+      if (inf) {
+        nicell++;
+        sum_igap += std::max(0.0, igap);
+        sum_igain += lp - base;
+        sum_igap_bel += gap;
+        pt[2] += std::max(0.0, igap);
+      } else {
+        pt[2] = -1;
+      }
       if (gap > 0.005) {
-        char buf[32];
-        std::snprintf(buf, sizeof buf, "%.0f%%", 100 * (lp - base) / gap);
-        closed = buf;
         sum_frac += (lp - base) / gap;
         nfrac++;
       }
-      std::printf("| %s | %g%% | %.1f | %.1f | %.1f | %.1f | %s |\n",
-                  name.c_str(), c, 100 * base, 100 * lp, 100 * bel, 100 * gap,
-                  closed.c_str());
+      std::printf("| %s | %g%% | %.1f | %.1f | %s | %.1f | %.1f | %s | %s | "
+                  "%s |\n",
+                  name.c_str(), c, 100 * base, 100 * lp,
+                  inf ? points(row["informed"].hit_ratio()).c_str() : "n/a",
+                  100 * bel, 100 * gap, pct(lp - base, gap).c_str(),
+                  inf ? pct(igap, gap).c_str() : "n/a",
+                  inf ? pct(lp - base, igap).c_str() : "n/a");
     }
   }
   std::printf(
       "\nPer trace (capacities <= 10%%, points summed over capacities):\n\n"
-      "| trace | gain over best baseline | gap to Belady | closed |\n"
-      "|---|---|---|---|\n");
+      "| trace | gain over best baseline | gap to Belady | closed | gap to "
+      "informed | closed of informed's |\n"
+      "|---|---|---|---|---|---|\n");
   for (const auto& name : names) {
-    auto [g, gap] = per_trace[name];
-    std::printf(
-        "| %s | %.1f | %.1f | %s |\n", name.c_str(), 100 * g, 100 * gap,
-        gap > 0.005
-            ? (std::to_string(int(100 * g / gap + (g >= 0 ? 0.5 : -0.5))) + "%")
-                  .c_str()
-            : "n/a");
+    auto [g, gap, igap] = per_trace[name];
+    std::printf("| %s | %.1f | %.1f | %s | %s | %s |\n", name.c_str(),
+                100 * g, 100 * gap, pct(g, gap).c_str(),
+                igap >= 0 ? points(igap).c_str() : "n/a",
+                igap >= 0 ? pct(g, igap).c_str() : "n/a");
   }
   double worst = 1e9;
   std::string worst_at;
@@ -280,5 +346,17 @@ int main(int argc, char** argv) {
       ncell, sum_gap > 0 ? 100 * sum_gain / sum_gap : 0.0, 100 * sum_gain,
       100 * sum_gap, nfrac ? 100 * sum_frac / nfrac : 0.0, nfrac, 100 * worst,
       worst_at.c_str());
+  if (nicell) {
+    std::printf(
+        "\nOver the %d of those cells whose trace has the informed bound:\n"
+        "- the most any online policy can close, in expectation (informed's "
+        "gain over the best baseline, ratio of sums): %.1f%% (%.1f of %.1f "
+        "points)\n"
+        "- %s closes %.1f%% of that (%.1f of %.1f points)\n",
+        nicell, sum_igap_bel > 0 ? 100 * sum_igap / sum_igap_bel : 0.0,
+        100 * sum_igap, 100 * sum_igap_bel, cand.c_str(),
+        sum_igap > 0 ? 100 * sum_igain / sum_igap : 0.0, 100 * sum_igain,
+        100 * sum_igap);
+  }
   return 0;
 }

@@ -34,7 +34,7 @@
 extern "C" {
 #endif
 
-#define SCULPT_CORE_ABI_VERSION 2
+#define SCULPT_CORE_ABI_VERSION 3
 
 /* Smallest and largest block sizes the core accepts (powers of two). */
 #define SCULPT_MIN_BLOCK_SIZE (64ULL * 1024)
@@ -312,6 +312,16 @@ int sculpt_core_set_policy(sculpt_core_t *core, const char *name,
                            char **errptr);
 /* Current policy name; static storage, valid for the handle's life. */
 const char *sculpt_core_policy(const sculpt_core_t *core);
+
+/*
+ * How many blocks fast memory holds (e.g. a fast-memory budget over the
+ * block size); 0: not known (the default).  The guarded policy judges its
+ * predictors at that depth of their rankings.  Kept across
+ * sculpt_core_set_policy() and sculpt_core_load().
+ * ERRORS: more blocks than the guest has.
+ */
+int sculpt_core_set_fast_capacity(sculpt_core_t *core, uint64_t blocks,
+                                  char **errptr);
 
 typedef struct sculpt_core_stats {
     uint64_t intervals;          /* completed intervals */
