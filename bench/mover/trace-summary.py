@@ -9,7 +9,9 @@ Run a guest with the mover's trace events on, for example a test:
 
 and it prints, over all batches in the log: how many, the bytes they
 moved, and p50/p90/p99/max of the vCPU stop (sculpt_batch: from the request
-to stop the vCPUs to their resume) and of the parts of each run
+to stop the vCPUs to their resume), of its two parts (the batch's moves,
+which max-pause bounds, and the rest: stopping the vCPUs, draining block
+I/O, resuming), and of the parts of each run
 (sculpt_move_run: copy or compare, MAP_FIXED, re-applying the mapping's
 attributes), in milliseconds.
 """
@@ -37,13 +39,14 @@ def line(label, values):
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
-    stops, moved, copy, remap, attrs = [], 0, [], [], []
+    stops, work, moved, copy, remap, attrs = [], [], 0, [], [], []
     with open(sys.argv[1], errors="replace") as f:
         for ln in f:
             m = BATCH.search(ln)
             if m:
                 moved += int(m.group(2))
                 stops.append(int(m.group(4)))
+                work.append(int(m.group(3)))
                 continue
             m = RUN.search(ln)
             if m:
@@ -52,6 +55,8 @@ def main():
                 attrs.append(int(m.group(3)))
     print(f"{len(stops)} batches, {moved >> 20} MiB moved")
     line("vCPUs stopped per batch", stops)
+    line("of which moving", work)
+    line("stop, drain, resume", [a - b for a, b in zip(stops, work)])
     if copy:
         line("run: copy or compare", copy)
         line("run: MAP_FIXED", remap)
