@@ -8,7 +8,11 @@ runs the core's replay tool over the recorded traces at fast capacity
 2/5/10/25/50 % of RAM, as bench/core/make-tables.sh does for the synthetic
 traces.  Output: build/core/guest-traces/*.sctrace and
 bench/core/guest-traces.md.
-Usage: bench/core/record-guest-traces.py
+Usage: bench/core/record-guest-traces.py [--replay-only]
+
+TCG timing makes every recording differ.  --replay-only skips the
+recording and replays the traces already in build/core/guest-traces (the
+replay is deterministic), e.g. to judge a policy change on the same traces.
 """
 
 import os
@@ -33,11 +37,17 @@ REPLAY = ["--table", "--details", "--capacity", "2,5,10,25,50",
 
 
 def main():
-    sculptlib.require_guest()
+    replay_only = sys.argv[1:] == ["--replay-only"]
+    if sys.argv[1:] and not replay_only:
+        sys.exit(__doc__)
     core = os.path.join(TOP, "build", "core")
     outdir = os.path.join(core, "guest-traces")
-    os.makedirs(outdir, exist_ok=True)
-    for name, run, args in WORKLOADS:
+    if replay_only and not os.path.isdir(outdir):
+        sys.exit(f"{outdir}: no recorded traces; run without --replay-only")
+    if not replay_only:
+        sculptlib.require_guest()
+        os.makedirs(outdir, exist_ok=True)
+    for name, run, args in [] if replay_only else WORKLOADS:
         path = os.path.join(outdir, name + ".sctrace")
         g = sculptlib.Guest(mem_mib=1024, run=run, args=args, name=name,
                             extra=["-object", "sculpt,id=sc0,memdev=ram0,"
