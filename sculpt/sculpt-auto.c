@@ -431,8 +431,20 @@ static uint64_t sculpt_auto_dram(SculptState *s, uint64_t *qemu_anon)
             pools[n++] = &s->pools[t];
         }
     }
-    r = qemu_anon ? sculpt_hm_dram(pools, n, &d, err, sizeof(err)) :
-                    sculpt_hm_dram_pools(pools, n, &d, err, sizeof(err));
+    if (qemu_anon) {
+        /*
+         * QEMU's anon memory comes from /proc/self/smaps_rollup, which
+         * walks every page table under the mmap_lock: a remap inside a
+         * pause waited for it (perf's sched_switch stacks caught the
+         * mover's mmap() in down_write while the sculpt thread read it),
+         * so it is page-table work like the rest (mm_lock).
+         */
+        qemu_mutex_lock(&s->mm_lock);
+        r = sculpt_hm_dram(pools, n, &d, err, sizeof(err));
+        qemu_mutex_unlock(&s->mm_lock);
+    } else {
+        r = sculpt_hm_dram_pools(pools, n, &d, err, sizeof(err));
+    }
     if (r) {
         warn_report_once("sculpt: auto: measuring DRAM: %s", err);
         d = (SculptHmDram) { 0 };
