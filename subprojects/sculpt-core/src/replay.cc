@@ -65,6 +65,32 @@ struct Sim {
     r.model_ms += model.move_ns * 1e-6;
     r.bytes_moved += trace.header.block_size;
   }
+  // Moves free: make fast the capacity's first blocks by key(b) (smaller
+  // first; among equals what is fast already, then the lower block), of
+  // those that are useful(b) or fast already, and demote the rest.
+  template <class Key, class Useful>
+  void KeepFirst(Key key, Useful useful) {
+    std::vector<uint32_t> order(n);
+    for (uint32_t b = 0; b < n; b++) order[b] = b;
+    auto before = [&](uint32_t a, uint32_t b) {
+      auto ka = key(a), kb = key(b);
+      if (ka != kb) return ka < kb;
+      if (fast[a] != fast[b]) return fast[a] > fast[b];
+      return a < b;
+    };
+    size_t k = std::min<uint64_t>(r.capacity, n);
+    std::nth_element(order.begin(), order.begin() + k, order.end(), before);
+    std::vector<uint8_t> want(n, 0);
+    for (size_t j = 0; j < k; j++) {
+      if (useful(order[j]) || fast[order[j]]) want[order[j]] = 1;
+    }
+    for (uint32_t b = 0; b < n; b++) {
+      if (fast[b] && !want[b]) Demote(b);
+    }
+    for (uint32_t b = 0; b < n; b++) {
+      if (!fast[b] && want[b]) Promote(b);
+    }
+  }
   const Trace& trace;
   const TierModel& model;
   uint32_t n;
@@ -141,27 +167,8 @@ ReplayResult ReplayBelady(const Trace& t, const TierModel& m, bool budgeted) {
     for (size_t i = 0; i < T; i++) {
       // Boundary before interval i: next_touch[b] >= i for all b.
       if (!budgeted) {
-        std::vector<uint32_t> order(n);
-        for (uint32_t b = 0; b < n; b++) order[b] = b;
-        auto sooner = [&](uint32_t a, uint32_t b) {
-          if (next_touch[a] != next_touch[b])
-            return next_touch[a] < next_touch[b];
-          if (sim.fast[a] != sim.fast[b]) return sim.fast[a] > sim.fast[b];
-          return a < b;
-        };
-        size_t k = std::min<uint64_t>(cap, n);
-        std::nth_element(order.begin(), order.begin() + k, order.end(), sooner);
-        std::vector<uint8_t> want(n, 0);
-        for (size_t j = 0; j < k; j++) {
-          if (next_touch[order[j]] != kNever || sim.fast[order[j]])
-            want[order[j]] = 1;
-        }
-        for (uint32_t b = 0; b < n; b++) {
-          if (sim.fast[b] && !want[b]) sim.Demote(b);
-        }
-        for (uint32_t b = 0; b < n; b++) {
-          if (!sim.fast[b] && want[b]) sim.Promote(b);
-        }
+        sim.KeepFirst([&](uint32_t b) { return next_touch[b]; },
+                      [&](uint32_t b) { return next_touch[b] != kNever; });
       } else {
         // Greedy within the budget: soonest-needed outsiders displace the
         // latest-needed residents while that is a strict improvement.
@@ -217,34 +224,15 @@ StatusOr<ReplayResult> ReplayInformed(const Trace& t, const TracePrior& prior,
     return Status::Invalid("the prior does not match the trace's intervals");
   }
   Sim sim(t, m, "informed");
-  const uint32_t n = sim.n;
-  const size_t k = std::min<uint64_t>(sim.r.capacity, n);
-  std::vector<uint32_t> order(n);
-  std::vector<uint8_t> want(n);
   for (size_t i = 0; i < t.intervals.size(); i++) {
     const std::vector<float>& p = prior.p[i];
-    if (p.size() != n) {
+    if (p.size() != sim.n) {
       return Status::Invalid("the prior does not match the trace's blocks");
     }
-    for (uint32_t b = 0; b < n; b++) order[b] = b;
     // Most likely first; among equals, keep what is fast (moves are free,
     // but needless ones would count as prefetches).
-    auto likelier = [&](uint32_t a, uint32_t b) {
-      if (p[a] != p[b]) return p[a] > p[b];
-      if (sim.fast[a] != sim.fast[b]) return sim.fast[a] > sim.fast[b];
-      return a < b;
-    };
-    std::nth_element(order.begin(), order.begin() + k, order.end(), likelier);
-    std::fill(want.begin(), want.end(), 0);
-    for (size_t j = 0; j < k; j++) {
-      if (p[order[j]] > 0 || sim.fast[order[j]]) want[order[j]] = 1;
-    }
-    for (uint32_t b = 0; b < n; b++) {
-      if (sim.fast[b] && !want[b]) sim.Demote(b);
-    }
-    for (uint32_t b = 0; b < n; b++) {
-      if (!sim.fast[b] && want[b]) sim.Promote(b);
-    }
+    sim.KeepFirst([&](uint32_t b) { return -p[b]; },
+                  [&](uint32_t b) { return p[b] > 0; });
     sim.Score(i);
   }
   return sim.r;
