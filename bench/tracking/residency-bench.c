@@ -29,6 +29,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../bench-util.h"
+
 #ifndef __NR_cachestat
 #define __NR_cachestat 451
 #endif
@@ -40,21 +42,6 @@ struct cs_range {
 struct cs_stat {
     uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
 };
-
-static double now_ms(void)
-{
-    struct timespec t;
-
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return x < y ? -1 : x > y;
-}
 
 int main(int argc, char **argv)
 {
