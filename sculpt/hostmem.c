@@ -360,6 +360,17 @@ int sculpt_hm_pool_prefault(SculptHmPool *pool, uint64_t slot, uint64_t n,
     return 0;
 }
 
+/* Read one byte every @stride bytes of [p, p+len); their sum. */
+static uint64_t hm_read_every(const uint8_t *p, uint64_t len, uint64_t stride)
+{
+    uint64_t sum = 0, off;
+
+    for (off = 0; off < len; off += stride) {
+        sum += *(const volatile uint8_t *)(p + off);
+    }
+    return sum;
+}
+
 int sculpt_hm_pool_write(SculptHmPool *pool, uint64_t slot, const void *src,
                          uint64_t len, char *err, size_t errlen)
 {
@@ -387,15 +398,11 @@ int sculpt_hm_pool_write(SculptHmPool *pool, uint64_t slot, const void *src,
     hm_set_range(pool->backed, slot, len / pool->block_size, true);
     if (hm_madvise(p, len, MADV_POPULATE_READ) == 0) {
         /*
-         * Read it all back: the kernel's copy may bypass the CPU cache,
-         * and the compare inside the pause then reads memory instead.
+         * Read it all back, every cache line: the kernel's copy may bypass
+         * the CPU cache, and the compare inside the pause then reads memory
+         * instead.
          */
-        volatile uint64_t sum = 0;
-
-        for (uint64_t i = 0; i < len; i += 64) {
-            sum += *(const volatile uint8_t *)(p + i);
-        }
-        (void)sum;
+        hm_read_every(p, len, 64);
     }
     return 0;
 }
@@ -1532,13 +1539,7 @@ int sculpt_hm_cold_writeout(SculptHmPool *pool, uint64_t slot, uint64_t n,
 
 uint64_t sculpt_hm_touch(const uint8_t *p, uint64_t len)
 {
-    long psz = sysconf(_SC_PAGESIZE);
-    uint64_t sum = 0, off;
-
-    for (off = 0; off < len; off += psz) {
-        sum += *(const volatile uint8_t *)(p + off);
-    }
-    return sum;
+    return hm_read_every(p, len, sysconf(_SC_PAGESIZE));
 }
 
 int sculpt_hm_prefetch(uint8_t *host, uint64_t len, bool sync,

@@ -381,7 +381,8 @@ static void random_moves(int steps)
             books = false;
         }
     }
-    ok(bad == 0 && fails == 0 && precopy_errors == 0, "%d random steps, %" PRIu64 " KiB blocks: "
+    ok(bad == 0 && fails == 0 && precopy_errors == 0,
+       "%d random steps, %" PRIu64 " KiB blocks: "
        "%" PRIu64 " blocks moved, %" PRIu64 " cold releases, %" PRIu64
        " prefetches, %" PRIu64 " guest rewrites, %" PRIu64 " pre-copied "
        "moves (a block rewritten before the compare-and-fix), every byte "
