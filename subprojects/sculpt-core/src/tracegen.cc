@@ -53,8 +53,15 @@ class Zipf {
       cdf_[i] = (s += 1.0 / std::pow(i + 1.0, alpha));
     for (auto& c : cdf_) c /= s;
   }
-  // Probability of rank i in one draw.
-  double Mass(uint32_t i) const { return cdf_[i] - (i ? cdf_[i - 1] : 0.0); }
+  // Probability that rank i comes up at least once in `draws` draws.
+  std::vector<double> Within(uint32_t draws) const {
+    std::vector<double> p(cdf_.size());
+    for (size_t i = 0; i < cdf_.size(); i++) {
+      double mass = cdf_[i] - (i ? cdf_[i - 1] : 0.0);
+      p[i] = 1 - std::pow(1 - mass, double(draws));
+    }
+    return p;
+  }
   uint32_t Draw(Rng* r) const {
     double u = r->Uniform();
     return static_cast<uint32_t>(std::lower_bound(cdf_.begin(), cdf_.end(), u) -
@@ -106,6 +113,12 @@ struct Ctx {
   void Likely(uint32_t b, double p) {
     if (prior) pri[b] = 1 - (1 - pri[b]) * (1 - p);
   }
+  // Each blocks[i] with probability p[i].
+  void Likely(const std::vector<uint32_t>& blocks,
+              const std::vector<double>& p) {
+    if (!prior) return;
+    for (size_t i = 0; i < blocks.size(); i++) Likely(blocks[i], p[i]);
+  }
   // `draws` uniform draws over all blocks.
   void LikelyUniform(uint32_t draws) {
     if (!prior || !draws) return;
@@ -131,9 +144,9 @@ void GenZipf(Ctx& c, double foot, double alpha, double draws_frac) {
   blocks.resize(c.Frac(foot));
   Zipf z(uint32_t(blocks.size()), alpha);
   uint32_t draws = c.Frac(draws_frac);
+  const auto pz = c.prior ? z.Within(draws) : std::vector<double>();
   for (uint32_t t = 0; t < c.T; t++) {
-    for (uint32_t i = 0; i < blocks.size(); i++)
-      c.Likely(blocks[i], 1 - std::pow(1 - z.Mass(i), double(draws)));
+    c.Likely(blocks, pz);
     for (uint32_t d = 0; d < draws; d++) c.ib.Touch(blocks[z.Draw(&c.rng)]);
     c.Emit(t, 0.6 + 0.1 * c.rng.Uniform());
   }
@@ -202,13 +215,13 @@ void GenStreams(Ctx& c) {
   hot.resize(c.Frac(0.03));
   Zipf z(uint32_t(hot.size()), 1.0);
   uint32_t draws = c.Frac(300.0 / kGenBlocks);
+  const auto pz = c.prior ? z.Within(draws) : std::vector<double>();
   uint64_t a = 0, bpos = 0;
   for (uint32_t t = 0; t < c.T; t++) {
     for (uint32_t k = 0; k < a_vel; k++) c.Likely(uint32_t((a + k) % a_len), 1);
     for (uint32_t k = 0; k < b_vel; k++)
       c.Likely(b_first + b_len - 1 - uint32_t((bpos + k) % b_len), 1);
-    for (uint32_t i = 0; i < hot.size(); i++)
-      c.Likely(hot[i], 1 - std::pow(1 - z.Mass(i), double(draws)));
+    c.Likely(hot, pz);
     for (uint32_t k = 0; k < a_vel; k++)
       c.ib.Touch(uint32_t((a + k) % a_len), 4);
     a += a_vel;
@@ -229,10 +242,10 @@ void GenScanHot(Ctx& c) {
   uint32_t draws = c.Frac(800.0 / kGenBlocks);
   const uint32_t scan_first = c.Frac(0.3), scan_len = c.Frac(0.6);
   const uint32_t vel = std::max<uint32_t>(1, uint32_t(64.0 * c.n / kGenBlocks));
+  const auto pz = c.prior ? z.Within(draws) : std::vector<double>();
   uint64_t pos = 0;
   for (uint32_t t = 0; t < c.T; t++) {
-    for (uint32_t i = 0; i < hot.size(); i++)
-      c.Likely(hot[i], 1 - std::pow(1 - z.Mass(i), double(draws)));
+    c.Likely(hot, pz);
     for (uint32_t k = 0; k < vel; k++)
       c.Likely(scan_first + uint32_t((pos + k) % scan_len), 1);
     for (uint32_t d = 0; d < draws; d++) c.ib.Touch(hot[z.Draw(&c.rng)]);
