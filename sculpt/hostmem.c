@@ -407,6 +407,41 @@ int sculpt_hm_pool_write(SculptHmPool *pool, uint64_t slot, const void *src,
     return 0;
 }
 
+int sculpt_hm_pool_zero(SculptHmPool *pool, uint64_t slot, uint64_t n,
+                        char *err, size_t errlen)
+{
+    uint64_t off = sculpt_hm_slot_offset(pool, slot);
+    uint64_t len = n * pool->block_size;
+    int e;
+
+    if (pool->kind != SCULPT_HM_COLD_FILE) {
+        sculpt_errf(err, errlen, "zeroing slots is for the cold file, not "
+                    "the %s pool", sculpt_hm_kind_name(pool->kind));
+        return -EINVAL;
+    }
+    /* the blocks stay allocated: a guest write can still not meet ENOSPC */
+    if (hm_fallocate(pool->fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
+                     off, len)) {
+        e = errno;
+        sculpt_errf(err, errlen, "fallocate(FALLOC_FL_ZERO_RANGE) of %llu "
+                    "KiB of the cold file failed: %s",
+                    (unsigned long long)len >> 10, strerror(e));
+        return -e;
+    }
+    hm_set_range(pool->backed, slot, n, true);
+    return 0;
+}
+
+int sculpt_hm_range_empty(int fd, uint64_t off, uint64_t len)
+{
+    off_t d = lseek(fd, off, SEEK_DATA);
+
+    if (d < 0) {
+        return errno == ENXIO ? 1 : -errno;
+    }
+    return (uint64_t)d >= off + len;
+}
+
 /* Size the file for nr_slots + add and map the new part of the window */
 static int hm_pool_extend(SculptHmPool *pool, uint64_t add, bool prefault,
                           char *err, size_t errlen)
@@ -1274,7 +1309,20 @@ int sculpt_hm_move_run(const SculptHmMove *mv, SculptHmMoveResult *res,
     /* 1. copy through the destination's window (never pwrite: hugetlb) */
     t0 = hm_now_ns();
     win = dst->window + mv->dst_slot * bs;
-    if (mv->flags & SCULPT_HM_VERIFY_COPY) {
+    if (mv->flags & SCULPT_HM_DST_ZERO) {
+        for (i = 0; i < mv->nblocks; i++) {
+            const SculptHmPool *sp = mv->src[i].pool;
+
+            if (sculpt_hm_range_empty(sp->fd,
+                                      sculpt_hm_slot_offset(sp, mv->src[i].slot),
+                                      bs) == 1) {
+                res->blocks_empty++;    /* zeros at both ends */
+                continue;
+            }
+            res->bytes_fixed += sculpt_hm_copy_fix(win + i * bs,
+                                                   mv->host + i * bs, bs);
+        }
+    } else if (mv->flags & SCULPT_HM_VERIFY_COPY) {
         res->bytes_fixed = sculpt_hm_copy_fix(win, mv->host, len);
     } else {
         sculpt_hm_copy(win, mv->host, len, mv->flags & SCULPT_HM_NT_COPY);

@@ -116,6 +116,14 @@ enum {
      * is then mostly read, not written, while the vCPUs wait.
      */
     SCULPT_HM_VERIFY_COPY   = 1 << 3,
+    /*
+     * With VERIFY_COPY: the destination slots were zeroed outside the
+     * pause (sculpt_hm_pool_zero()) for sources that held no data then.
+     * A source that still holds none (sculpt_hm_range_empty(): no page,
+     * none in swap) is neither read nor compared, so a hole stays a hole;
+     * any other is compared and fixed like a pre-copy.
+     */
+    SCULPT_HM_DST_ZERO      = 1 << 4,
 };
 
 typedef struct SculptHmMove {
@@ -140,6 +148,7 @@ typedef struct SculptHmMoveResult {
     uint32_t mmaps;         /* mmap() calls made (remap + any restore) */
     uint64_t ns_copy, ns_remap, ns_attrs, ns_populate, ns_release;
     uint64_t bytes_fixed;   /* VERIFY_COPY: bytes that differed, copied */
+    uint64_t blocks_empty;  /* DST_ZERO: sources without data, not read */
 } SculptHmMoveResult;
 
 /* --- pools ------------------------------------------------------------ */
@@ -212,6 +221,21 @@ int sculpt_hm_pool_prefault(SculptHmPool *pool, uint64_t slot, uint64_t n,
  */
 int sculpt_hm_pool_write(SculptHmPool *pool, uint64_t slot, const void *src,
                          uint64_t len, char *err, size_t errlen);
+
+/*
+ * Make slots [slot, slot+n) of a cold file read as zeros and keep their
+ * blocks allocated (FALLOC_FL_ZERO_RANGE: no data is written).  Only for
+ * the cold file; -EOPNOTSUPP where its filesystem cannot (tmpfs).
+ */
+int sculpt_hm_pool_zero(SculptHmPool *pool, uint64_t slot, uint64_t n,
+                        char *err, size_t errlen);
+
+/*
+ * Whether [off, off+len) of @fd holds no data at all: 1 if no page is
+ * there, in memory or in swap (SEEK_DATA: shmem counts swapped pages as
+ * data; a hugetlbfs file always answers "data"), 0 if some is, -errno.
+ */
+int sculpt_hm_range_empty(int fd, uint64_t off, uint64_t len);
 
 /* --- move primitives -------------------------------------------------- */
 

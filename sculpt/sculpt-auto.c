@@ -644,6 +644,46 @@ void sculpt_auto_tick(SculptState *s, const uint32_t *dirty,
     }
 
     /*
+     * Once DRAM passes SCULPT_AUTO_RELAXED of a budget smaller than guest
+     * RAM, blocks that hold no data at all (never touched, or discarded by
+     * the balloon) go to the cold file: what the guest touches first stays
+     * in its memfd, what it fills when DRAM runs short lands in the slow
+     * tier, as a tiered-memory kernel spills new pages to the slow node.
+     * Such a move copies nothing (the slot is zeroed, the pause only
+     * remaps), and once the guest fills the block its pages are the cold
+     * file's page cache, which the guard frees by writing back and
+     * dropping, with the guest running, instead of by copying them out
+     * with the vCPUs paused, at a speed a guest filling its memory
+     * outruns.  Not earlier: with every empty block placed from the
+     * first interval, phases-recurring's region 0 (filled first, used
+     * every other phase) lived in the file too and ran 4% slower (three
+     * alternating pairs of bench/e2e/run.py; which of writeback's
+     * write-protect faults or the kernel's own reclaim in the bench's
+     * cgroup costs it was not found out).
+     */
+    if (budget && budget < s->size && dram > budget * SCULPT_AUTO_RELAXED &&
+        s->have_pool[SCULPT_TIER_COLD] &&
+        s->pools[SCULPT_TIER_COLD].kind == SCULPT_HM_COLD_FILE) {
+        const SculptHmPool *base = &s->pools[SCULPT_TIER_BASE];
+        const SculptHmPool *cold = &s->pools[SCULPT_TIER_COLD];
+        /* a heuristic bound (the main loop owns the pool): no failures */
+        uint64_t room = cold->nr_slots - MIN(cold->nr_slots, cold->nr_used +
+                                                             to_cold->len);
+
+        for (uint64_t b = 0; b < a->nblocks && room; b++) {
+            if (a->tier[b] != SCULPT_TIER_BASE || a->res[b] || demote[b] ||
+                sculpt_hm_range_empty(base->fd,
+                                      sculpt_hm_slot_offset(base, a->slot[b]),
+                                      bs) != 1) {
+                continue;
+            }
+            demote[b] = 1;
+            g_array_append_val(to_cold, b);
+            room--;
+        }
+    }
+
+    /*
      * Prefetch only into room there is now, or that this tick's drops
      * make: a demotion frees its DRAM only once the mover has copied the
      * block, and reading a phase's worth back before that overshoots the

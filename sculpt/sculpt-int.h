@@ -116,7 +116,7 @@ struct SculptState {
     uint64_t run_ns[SCULPT_TIER__MAX];  /* per-run cost besides the copy
                                            (remap, attributes), measured */
     struct {
-        uint64_t moves, blocks_moved, bytes_moved, failures;
+        uint64_t moves, blocks_moved, blocks_empty, bytes_moved, failures;
         uint64_t pauses, pause_max, mmaps, discards;
     } stats;
     uint64_t pause_ns[SCULPT_PAUSE_SAMPLES];

@@ -62,6 +62,7 @@ typedef struct SculptRun {
     uint64_t dst_slot;          /* first destination slot (reserved) */
     bool ready;                 /* faulted in before the pause */
     bool precopied;             /* dst slots got a copy before the pause */
+    bool zeroed;                /* ... zeros: the sources held no data */
 } SculptRun;
 
 struct SculptOp {
@@ -650,7 +651,8 @@ static bool sculpt_move_run(SculptState *s, SculptRun *r, SculptHmLoc *src,
          * move data faster than memcpy here (bench/mover/RESULTS.md).
          */
         .flags = SCULPT_HM_DEFER_RELEASE | SCULPT_HM_NT_COPY |
-                 (r->precopied ? SCULPT_HM_VERIFY_COPY : 0),
+                 (r->precopied ? SCULPT_HM_VERIFY_COPY : 0) |
+                 (r->zeroed ? SCULPT_HM_DST_ZERO : 0),
     };
     SculptHmMoveResult res = { 0 };
     char err[256];
@@ -739,6 +741,44 @@ static uint64_t sculpt_blocks_left(SculptOp *op)
     return left;
 }
 
+/* Whether @block's source holds no data at all. */
+static bool sculpt_block_empty(SculptState *s, uint64_t block)
+{
+    SculptHmLoc l = sculpt_loc(s, block);
+
+    return sculpt_hm_range_empty(l.pool->fd,
+                                 sculpt_hm_slot_offset(l.pool, l.slot),
+                                 s->block_size) == 1;
+}
+
+/* How many blocks of run @r have sources without any data. */
+static uint64_t sculpt_run_empty(SculptState *s, SculptRun *r)
+{
+    uint64_t n = 0;
+
+    for (uint64_t i = 0; i < r->n; i++) {
+        n += sculpt_block_empty(s, r->first + i);
+    }
+    return n;
+}
+
+/*
+ * Split run @i where its sources change from holding data to holding none
+ * or back, so that its first part is one or the other.
+ */
+static void sculpt_split_run_empty(SculptState *s, SculptOp *op, guint i)
+{
+    SculptRun *r = &g_array_index(op->runs, SculptRun, i);
+    bool first = sculpt_block_empty(s, r->first);
+
+    for (uint64_t k = 1; k < r->n; k++) {
+        if (sculpt_block_empty(s, r->first + k) != first) {
+            sculpt_split_run(op, i, k);
+            return;
+        }
+    }
+}
+
 /*
  * Before pausing: fault in what the next batch will touch, so that the
  * pause only copies and remaps.  A store into a file page that is not
@@ -760,6 +800,25 @@ static void sculpt_prepare_batch(SculptState *s, SculptOp *op)
 
         if (want >= batch) {
             break;
+        }
+        /*
+         * To the cold file from sources that hold no data at all (never
+         * touched, or discarded): zero the slots instead of copying, and
+         * leave the sources alone (reading a shmem hole allocates a page).
+         * Cheap to prepare and to move, so they do not count in @want.
+         */
+        if (!r->ready && dst->kind == SCULPT_HM_COLD_FILE) {
+            sculpt_split_run_empty(s, op, i);
+            r = &g_array_index(op->runs, SculptRun, i);
+        }
+        if (!r->ready && dst->kind == SCULPT_HM_COLD_FILE &&
+            sculpt_run_empty(s, r) == r->n &&
+            !sculpt_hm_pool_zero(dst, r->dst_slot, r->n, err, sizeof(err))) {
+            r->ready = r->precopied = r->zeroed = true;
+            continue;
+        }
+        if (r->zeroed) {
+            continue;
         }
         want += r->n * bs;
         /*
@@ -867,7 +926,10 @@ static void sculpt_move_bh(void *opaque)
         SculptRun *r = &g_array_index(op->runs, SculptRun, op->next);
         /* The guest's pause began when the vCPUs were asked to stop. */
         uint64_t elapsed = get_clock() - ts + s->run_ns[r->to];
-        uint64_t fit = elapsed >= budget ? 0 :
+        /* Sources still without data (checked with the vCPUs stopped):
+         * the run costs a remap, whatever its size. */
+        bool empty = r->zeroed && r->ready && sculpt_run_empty(s, r) == r->n;
+        uint64_t fit = elapsed >= budget ? 0 : empty ? r->n :
             (budget - elapsed) / 1000 * s->bytes_per_us[r->from][r->to] /
             s->block_size;
         SculptHmMoveResult res;
@@ -899,14 +961,17 @@ static void sculpt_move_bh(void *opaque)
             uint64_t seen;
 
             /* A remap's cost grows with the pages it unmaps: count it
-             * in the speed, and learn the fixed part from small runs. */
-            if (r->n <= 2) {
-                s->run_ns[r->to] = (s->run_ns[r->to] * 3 + rest) / 4;
+             * in the speed, and learn the fixed part from small runs.
+             * Not from runs without data: nothing was copied. */
+            if (!res.blocks_empty) {
+                if (r->n <= 2) {
+                    s->run_ns[r->to] = (s->run_ns[r->to] * 3 + rest) / 4;
+                }
+                rest = rest > s->run_ns[r->to] ? rest - s->run_ns[r->to] : 0;
+                seen = MAX(1, r->n * s->block_size * 1000 /
+                              MAX(1, res.ns_copy + rest));
+                *bw = seen < *bw ? seen : (*bw * 3 + seen) / 4;
             }
-            rest = rest > s->run_ns[r->to] ? rest - s->run_ns[r->to] : 0;
-            seen = MAX(1, r->n * s->block_size * 1000 /
-                          MAX(1, res.ns_copy + rest));
-            *bw = seen < *bw ? seen : (*bw * 3 + seen) / 4;
             g_array_append_val(done, idx);
             nsrc += r->n;
             used += r->n * s->block_size;
@@ -920,7 +985,9 @@ static void sculpt_move_bh(void *opaque)
             op->bytes_done += r->n * s->block_size;
             s->stats.moves++;
             s->stats.blocks_moved += r->n;
-            s->stats.bytes_moved += r->n * s->block_size;
+            s->stats.blocks_empty += res.blocks_empty;
+            s->stats.bytes_moved += (r->n - res.blocks_empty) *
+                                    s->block_size;
         } else {
             op->failures++;
             s->stats.failures++;

@@ -96,6 +96,7 @@ static SculptStats *sculpt_stats(SculptState *s, uint32_t hottest)
     }
     st->moves = s->stats.moves;
     st->blocks_moved = s->stats.blocks_moved;
+    st->blocks_empty = s->stats.blocks_empty;
     st->bytes_moved = s->stats.bytes_moved;
     st->failures = s->stats.failures;
     st->pauses = s->stats.pauses;
@@ -145,10 +146,10 @@ void hmp_info_sculpt(Monitor *mon, const QDict *qdict)
             monitor_printf(mon, "  %-5s %s\n",
                            SculptMemoryTier_str(t->value->tier), bytes);
         }
-        monitor_printf(mon, "  moves %" PRIu64 " (%" PRIu64 " blocks), "
-                       "failures %" PRIu64 ", mappings %" PRId64 "\n",
-                       st->moves, st->blocks_moved, st->failures,
-                       st->mappings);
+        monitor_printf(mon, "  moves %" PRIu64 " (%" PRIu64 " blocks, %"
+                       PRIu64 " empty), failures %" PRIu64 ", mappings %"
+                       PRId64 "\n", st->moves, st->blocks_moved,
+                       st->blocks_empty, st->failures, st->mappings);
         if (st->pauses) {
             monitor_printf(mon, "  pauses %" PRIu64 ": p50 %" PRIu64
                            " us, p99 %" PRIu64 " us, max %" PRIu64 " us\n",

@@ -556,7 +556,8 @@ def summarize(res):
         last = ss[-1]["stats"]
         last = last[0] if isinstance(last, list) and last else last
         res["sculpt_final"] = {k: last.get(k) for k in
-                               ("moves", "blocks-moved", "bytes-moved",
+                               ("moves", "blocks-moved", "blocks-empty",
+                                "bytes-moved",
                                 "failures", "pauses", "pause-max",
                                 "mappings", "block-size")
                                if isinstance(last, dict) and k in last}
@@ -675,6 +676,7 @@ def sculpt_detail(r):
     put("demoted", a.get("demoted"), ",")
     put("promoted", a.get("promoted"), ",")
     put("moves", f.get("moves"), ",")
+    put("empty blocks moved", f.get("blocks-empty"), ",")
     if isinstance(f.get("bytes-moved"), int):
         out.append(f"moved {mib(f['bytes-moved']):.0f} MiB")
     put("failures", f.get("failures"), ",")

@@ -552,6 +552,92 @@ static void dram_test(SculptHmPool *cold)
     everything_home();
 }
 
+/* Whether the block at @blk reads as zeros */
+static bool block_zero(const uint8_t *blk)
+{
+    const uint64_t *p = (const uint64_t *)blk;
+    uint64_t i;
+
+    for (i = 0; i < bs / 8; i++) {
+        if (p[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * Blocks that hold no data move to the cold file as zeroed slots
+ * (sculpt_hm_pool_zero + SCULPT_HM_DST_ZERO): a hole is neither read nor
+ * copied, and a source the "guest" wrote after the zeroing is copied
+ * inside the move all the same.
+ */
+static void empty_test(SculptHmPool *cold)
+{
+    SculptHmLoc src[2];
+    SculptHmMove mv = {
+        .host = guest, .nblocks = 2, .src = src, .dst = cold,
+        .attrs = &attrs,
+        .flags = SCULPT_HM_VERIFY_COPY | SCULPT_HM_DST_ZERO |
+                 SCULPT_HM_DEFER_RELEASE,
+    };
+    SculptHmMoveResult res;
+    uint64_t off, slot;
+    int r, e0;
+
+    everything_home();
+    off = sculpt_hm_slot_offset(&home, loc[0].slot);
+    ok(sculpt_hm_range_empty(home.fd, off, 2 * bs) == 0,
+       "range_empty: a written block holds data");
+    r = fallocate(home.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off,
+                  2 * bs);
+    ok(r == 0 && sculpt_hm_range_empty(home.fd, off, 2 * bs) == 1,
+       "range_empty: punched blocks hold none");
+    guest[bs + 5] = 1;
+    ok(sculpt_hm_range_empty(home.fd, off, bs) == 1 &&
+       sculpt_hm_range_empty(home.fd, off + bs, bs) == 0,
+       "range_empty: one byte written makes that block hold data");
+    r = fallocate(home.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                  off + bs, bs);
+
+    r = r ? r : sculpt_hm_slot_alloc(cold, 2, SCULPT_HM_NO_SLOT, &slot, err,
+                                     sizeof(err));
+    if (r) {
+        ok(false, "cold slots for the empty-block move: %s", err);
+        return;
+    }
+    /* the slots held a block's data before: the zeroing must clear it */
+    sculpt_hm_pool_write(cold, slot, guest + 2 * bs, 2 * bs, err, sizeof(err));
+    r = sculpt_hm_pool_zero(cold, slot, 2, err, sizeof(err));
+    /* (read through the pool's window: reading the guest's holes would
+     * allocate pages there) */
+    ok(r == 0 && block_zero(cold->window + slot * bs) &&
+       block_zero(cold->window + (slot + 1) * bs),
+       "pool_zero: cold slots that held data read as zeros (%s)",
+       r ? err : "ok");
+    /* the guest writes block 1 after the zeroing, before the pause */
+    write_block(1, gen[1] + 11);
+    memcpy(src, loc, sizeof(src));
+    mv.dst_slot = slot;
+    r = sculpt_hm_move_run(&mv, &res, err, sizeof(err));
+    e0 = sculpt_hm_range_empty(home.fd, off, bs);
+    if (res.where == SCULPT_HM_AT_DST) {
+        loc[0] = (SculptHmLoc) { cold, slot };
+        loc[1] = (SculptHmLoc) { cold, slot + 1 };
+        sculpt_hm_release_sources(src, 2, NULL, 0);
+    } else {
+        sculpt_hm_slot_release(cold, slot, 2, true, NULL, 0);
+    }
+    ok(r == 0 && res.blocks_empty == 1 && e0 == 1 && block_zero(guest),
+       "DST_ZERO move: the empty block moved unread (its source still "
+       "a hole) and reads zeros");
+    write_block(0, gen[0] + 11);
+    ok(verify_all() == 0 && books_balance(),
+       "DST_ZERO move: the block written after the zeroing arrived whole; "
+       "both hold new writes; all verified");
+    everything_home();
+}
+
 static void swap_test(SculptHmPool *sw)
 {
     SculptHmPool *all[] = { &home, sw };
@@ -571,6 +657,21 @@ static void swap_test(SculptHmPool *sw)
         }
     }
     sculpt_hm_dram(all, 2, &d2, err, sizeof(err));
+    {
+        /* a block wholly out in swap still holds data: never "empty" */
+        int e = -1;
+
+        for (b = 0; b < n && e < 0; b++) {
+            uint64_t off = sculpt_hm_slot_offset(sw, loc[b].slot);
+
+            if (sculpt_hm_cached_pages(sw->fd, off, bs, NULL) == 0) {
+                e = sculpt_hm_range_empty(sw->fd, off, bs);
+            }
+        }
+        ok(ret == 0 && e == 0, "range_empty: a block paged out to swap, "
+           "none of it in memory, holds data (%s)",
+           e < 0 ? "no such block found" : "checked");
+    }
     printf("# swap tier: DRAM MiB %llu -> %llu (shmem by st_blocks %llu -> "
            "%llu), %llu KiB left resident\n",
            (unsigned long long)d0.total >> 20,
@@ -783,6 +884,7 @@ static void run_block_size(uint64_t block, int steps)
     merge_test(mem);
     if (cold) {
         dram_test(cold);
+        empty_test(cold);
     }
     if (swap) {
         swap_test(swap);

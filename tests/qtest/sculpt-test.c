@@ -507,6 +507,58 @@ static void test_move_tiers(void)
     mt_stop(&mt);
 }
 
+/*
+ * Blocks that hold no data move to a cold file without a copy (the slot is
+ * zeroed, the pause only remaps): they read back as zeros and keep what
+ * the guest writes later, and one request that mixes them with written
+ * blocks moves both kinds intact.
+ */
+static void test_move_empty(void)
+{
+    MoveTest mt = { 0 };
+    uint64_t base, hot, cold;
+    QDict *st;
+    int n;
+
+    mt.cold_dir = g_dir_make_tmp("sculpt-test-XXXXXX", NULL);
+    g_assert_nonnull(mt.cold_dir);
+    mt.qts = qtest_initf("-m 16M -machine pc,memory-backend=ram0 "
+                         "-object memory-backend-memfd,id=ram0,size=16M,"
+                         "share=on "
+                         "-object sculpt,id=sc0,memdev=ram0,block-size=64K,"
+                         "cold-tier=file,cold-dir=%s", mt.cold_dir);
+    mt.expect = g_malloc0(MOVE_RAM);
+    mt.rand = g_rand_new_with_seed(0x5d);
+    /*
+     * Blocks 128-191 (8-12 MiB) are never written, so no page is behind
+     * them; not even read (reading a hole of a memfd allocates a page), so
+     * the first check comes after the move.
+     */
+    mt_write(&mt, 16, 112, 1);
+    mt_write(&mt, 192, 64, 1);
+
+    mt_pool(&mt, "'type': 'move', 'tier': 'cold', "
+            "'blocks': [ { 'first': 120, 'count': 80 } ]");
+    mt_verify(&mt, "moving blocks 120-199 (64 of them empty) cold");
+    st = sculpt_stats_first(mt.qts, &n);
+    g_assert_cmpint(qdict_get_int(st, "blocks-moved"), ==, 80);
+    g_assert_cmpint(qdict_get_int(st, "blocks-empty"), ==, 64);
+    g_assert_cmpint(qdict_get_int(st, "bytes-moved"), ==, 16 * MOVE_BS);
+    qobject_unref(st);
+    mt_tiers(&mt, &base, &hot, &cold);
+    g_assert_cmpuint(cold, ==, 80 * MOVE_BS);
+
+    /* The guest writes into some of them where they are now. */
+    mt_write(&mt, 140, 8, 2);
+    mt_verify(&mt, "writing blocks 140-147 in the cold tier");
+    mt_pool(&mt, "'type': 'move', 'tier': 'base', "
+            "'blocks': [ { 'first': 120, 'count': 80 } ]");
+    mt_verify(&mt, "moving blocks 120-199 home");
+    mt_tiers(&mt, &base, &hot, &cold);
+    g_assert_cmpuint(base, ==, MOVE_RAM);
+    mt_stop(&mt);
+}
+
 /* VmLck of QEMU, in KiB. */
 static uint64_t vm_locked_kib(QTestState *qts)
 {
@@ -1000,6 +1052,7 @@ int main(int argc, char **argv)
     qtest_add_func("/sculpt/cmdline-errors", test_cmdline_errors);
     qtest_add_func("/sculpt/move/tiers", test_move_tiers);
     qtest_add_func("/sculpt/move/random", test_move_random);
+    qtest_add_func("/sculpt/move/empty", test_move_empty);
     qtest_add_func("/sculpt/move/hugetlb", test_move_hugetlb);
     qtest_add_func("/sculpt/move/hot-lock", test_move_hot_lock);
     qtest_add_func("/sculpt/fault/mmap", test_fault_mmap);
