@@ -389,8 +389,10 @@ def run_once(host, opts, wl, config, budget, limit_mib, rep, accel, logdir):
     limit = limit_mib * MiB if limit_mib else None
     cg = Cgroup(host, limit)
     res["cgroup"] = cg.path
+    append = (f"sculpt.ticker={opts.guest_ticker}" if opts.guest_ticker
+              else "")
     g = BenchGuest(cg, mem_mib=opts.mem_mib, run=run, args=args, extra=extra,
-                   name=f"e2e-{os.getpid()}", accel=accel)
+                   append=append, name=f"e2e-{os.getpid()}", accel=accel)
     vs0 = vmstat()
     t0 = time.monotonic()
     try:
@@ -850,6 +852,11 @@ def parse_args():
     ap.add_argument("--interval", type=int, default=1000,
                     help="sculpt tracking interval, ms, and the QMP "
                     "query-sculpt-stats polling period (default 1000)")
+    ap.add_argument("--guest-ticker", type=int, default=0, metavar="MS",
+                    help="run a process in every guest that wakes every MS "
+                    "ms: under TCG its page-table switches let QEMU resize "
+                    "its software TLB, which the lone workload never does "
+                    "(README.md, Caveats); default 0: none")
     ap.add_argument("--sculpt-opts", default="",
                     help="more sculpt object properties, e.g. block-size=2M")
     ap.add_argument("--ops-scale", type=float, default=1.0,
@@ -929,6 +936,20 @@ def main():
                               f"{opts.interval} ms"
                               + (f", {opts.sculpt_opts}"
                                  if opts.sculpt_opts else ""))
+        if opts.guest_ticker:
+            host.notes.append(f"every guest runs a ticker waking every "
+                              f"{opts.guest_ticker} ms (sculpt.ticker): "
+                              f"TCG's software TLB grows to the working "
+                              f"set in every config")
+        elif accel == "tcg":
+            host.notes.append("no guest ticker: under TCG the lone workload "
+                              "runs with the software TLB QEMU started "
+                              "with, mostly missing it (README.md, Caveats)")
+        if accel == "tcg" and "track-duty" in opts.sculpt_opts:
+            host.notes.append("**track-duty** switches the dirty log on and "
+                              "off, which flushes and resizes TCG's TLB: the "
+                              "sculpt configs then run in another TLB "
+                              "regime than the others (README.md, Caveats)")
         facts = host_facts(accel, accel_why)
         log(f"parent cgroup {host.parent}; raw data in {logdir}")
         for wl in opts.workloads:

@@ -17,8 +17,14 @@ included, so their CPU is charged to the tracked guest), and the cores
 swap from pair to pair: both sides of a ratio see the same machine at
 the same moment, which removes most of the drift between runs that
 sequential pairs suffer under TCG.
+With --guest-ticker MS every guest runs a process that wakes every MS ms:
+under TCG its page-table switches let QEMU grow its software TLB to the
+working set (bench/e2e/README.md, Caveats); without it the lone workload
+misses that TLB on nearly every access, which hides costs such as the
+dirty log's behind a slow guest, and a setting that switches the dirty
+log (track-duty) flushes the TLB and speeds its guest up instead.
 Usage: bench/tracking/dirty-log-bench.py [--pairs N] [--ops N]
-           [--settings I,J] [--concurrent]
+           [--settings I,J] [--concurrent] [--guest-ticker MS]
 """
 
 import argparse
@@ -51,13 +57,16 @@ def pin(pid, cpu):
             pass                # the thread just ended
 
 
+GUEST_APPEND = ""
+
+
 def launch(props, args, name):
     extra = []
     if props:
         extra = ["-object", "sculpt,id=sc0,memdev=ram0,block-size=64K,"
                  f"track=on,{props}"]
     g = sculptlib.Guest(mem_mib=1024, run="phases", args=args, extra=extra,
-                        name=name)
+                        name=name, append=GUEST_APPEND)
     g.echo = False
     g.launch()
     return g
@@ -135,13 +144,21 @@ def main():
                     help="run each pair's two guests at once, one per core")
     ap.add_argument("--settings", default="",
                     help="comma-separated indexes into SETTINGS (default all)")
+    ap.add_argument("--guest-ticker", type=int, default=0, metavar="MS",
+                    help="a process in every guest waking every MS ms "
+                    "(TCG's TLB then holds the working set)")
     opts = ap.parse_args()
+    global GUEST_APPEND
+    if opts.guest_ticker:
+        GUEST_APPEND = f"sculpt.ticker={opts.guest_ticker}"
     sculptlib.require_guest()
     args = f"--ops {opts.ops} --cycles 2 --seed 1"
     print(f"# guest: 1 GiB, accel={sculptlib.pick_accel()}, "
           f"workload: phases {args}; {opts.pairs} pairs per setting"
           + (", each pair run at once on two pinned cores"
-             if opts.concurrent else ""))
+             if opts.concurrent else "")
+          + (f", guest ticker every {opts.guest_ticker} ms"
+             if opts.guest_ticker else ""))
     pick = [int(i) for i in opts.settings.split(",")] if opts.settings \
         else range(len(SETTINGS))
     for label, interval in [SETTINGS[i] for i in pick]:
