@@ -1248,6 +1248,20 @@ int sculpt_hm_release_sources(const SculptHmLoc *src, uint64_t nblocks,
     return ret;
 }
 
+/* Whether the run's sources are consecutive slots of one pool */
+static bool hm_srcs_follow(const SculptHmMove *mv)
+{
+    uint64_t i;
+
+    for (i = 1; i < mv->nblocks; i++) {
+        if (mv->src[i].pool != mv->src[0].pool ||
+            mv->src[i].slot != mv->src[0].slot + i) {
+            return false;
+        }
+    }
+    return true;
+}
+
 int sculpt_hm_move_run(const SculptHmMove *mv, SculptHmMoveResult *res,
                        char *err, size_t errlen)
 {
@@ -1309,7 +1323,14 @@ int sculpt_hm_move_run(const SculptHmMove *mv, SculptHmMoveResult *res,
     /* 1. copy through the destination's window (never pwrite: hugetlb) */
     t0 = hm_now_ns();
     win = dst->window + mv->dst_slot * bs;
-    if (mv->flags & SCULPT_HM_DST_ZERO) {
+    if (mv->flags & SCULPT_HM_DST_ZERO &&
+        hm_srcs_follow(mv) &&
+        sculpt_hm_range_empty(mv->src[0].pool->fd,
+                              sculpt_hm_slot_offset(mv->src[0].pool,
+                                                    mv->src[0].slot),
+                              len) == 1) {
+        res->blocks_empty = mv->nblocks;        /* one look for the run */
+    } else if (mv->flags & SCULPT_HM_DST_ZERO) {
         for (i = 0; i < mv->nblocks; i++) {
             const SculptHmPool *sp = mv->src[i].pool;
 

@@ -754,8 +754,17 @@ static bool sculpt_block_empty(SculptState *s, uint64_t block)
 /* How many blocks of run @r have sources without any data. */
 static uint64_t sculpt_run_empty(SculptState *s, SculptRun *r)
 {
+    SculptHmLoc first = sculpt_loc(s, r->first);
+    SculptHmLoc last = sculpt_loc(s, r->first + r->n - 1);
     uint64_t n = 0;
 
+    /* One look when the sources follow each other in one pool (home) */
+    if (first.pool == last.pool && last.slot == first.slot + r->n - 1 &&
+        sculpt_hm_range_empty(first.pool->fd,
+                              sculpt_hm_slot_offset(first.pool, first.slot),
+                              r->n * s->block_size) == 1) {
+        return r->n;
+    }
     for (uint64_t i = 0; i < r->n; i++) {
         n += sculpt_block_empty(s, r->first + i);
     }
