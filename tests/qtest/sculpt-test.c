@@ -433,7 +433,8 @@ static void mt_pool(MoveTest *mt, const char *args_json)
     mt->ops++;
 }
 
-static void mt_start(MoveTest *mt, const char *extra)
+/* A 16 MiB VM with a sculpt object; guest RAM as yet unwritten (zeros). */
+static void mt_launch(MoveTest *mt, const char *extra)
 {
     mt->cold_dir = g_dir_make_tmp("sculpt-test-XXXXXX", NULL);
     g_assert_nonnull(mt->cold_dir);
@@ -443,8 +444,14 @@ static void mt_start(MoveTest *mt, const char *extra)
                           "-object sculpt,id=sc0,memdev=ram0,block-size=64K,"
                           "cold-tier=file,cold-dir=%s%s",
                           mt->cold_dir, extra);
-    mt->expect = g_malloc(MOVE_RAM);
+    mt->expect = g_malloc0(MOVE_RAM);
     mt->rand = g_rand_new_with_seed(0x5c);
+}
+
+/* The same with the pattern written over all of guest RAM, and checked. */
+static void mt_start(MoveTest *mt, const char *extra)
+{
+    mt_launch(mt, extra);
     mt_write(mt, 0, MOVE_BLOCKS, 1);
     mt_verify(mt, "the first write");
 }
@@ -520,15 +527,7 @@ static void test_move_empty(void)
     QDict *st;
     int n;
 
-    mt.cold_dir = g_dir_make_tmp("sculpt-test-XXXXXX", NULL);
-    g_assert_nonnull(mt.cold_dir);
-    mt.qts = qtest_initf("-m 16M -machine pc,memory-backend=ram0 "
-                         "-object memory-backend-memfd,id=ram0,size=16M,"
-                         "share=on "
-                         "-object sculpt,id=sc0,memdev=ram0,block-size=64K,"
-                         "cold-tier=file,cold-dir=%s", mt.cold_dir);
-    mt.expect = g_malloc0(MOVE_RAM);
-    mt.rand = g_rand_new_with_seed(0x5d);
+    mt_launch(&mt, "");
     /*
      * Blocks 128-191 (8-12 MiB) are never written, so no page is behind
      * them; not even read (reading a hole of a memfd allocates a page), so
