@@ -129,6 +129,7 @@ class Host:
         self.swap_created = False   # we created the file: remove it
         self.swap_enabled = False   # we ran swapon: swapoff
         self.zswap_saved = None     # value to write back
+        self.ra_saved = None        # (read_ahead_kb path, value to restore)
         self.cgroups = []           # Cgroup objects still to remove
         self.vms = []               # QEMUMachines still to kill
         self.cold_dir = None
@@ -196,6 +197,28 @@ class Host:
         else:
             self.notes.append("zswap not present")
 
+    def read_ahead(self, kb):
+        """The read_ahead_kb of the disk under CACHE (the cold file's and
+        the swap file's): the size of the kernel's mmap read-around, so of
+        every cold-file page-in that sculpt did not prefetch.  Set it to
+        @kb for this run if not None; note it either way."""
+        st = os.stat(CACHE)
+        base = f"/sys/dev/block/{os.major(st.st_dev)}:{os.minor(st.st_dev)}"
+        p = os.path.join(base, "queue", "read_ahead_kb")
+        if not os.path.exists(p):           # a partition: its disk's queue
+            p = os.path.join(base, "..", "queue", "read_ahead_kb")
+        cur = read_file(p, "")
+        if not cur:
+            self.notes.append(f"read_ahead_kb of {CACHE}'s disk: not found")
+            return
+        if kb is not None and str(kb) != cur:
+            write_file(p, str(kb))
+            self.ra_saved = (p, cur)
+            self.notes.append(f"read_ahead_kb of {CACHE}'s disk set to {kb} "
+                              f"for this run (was {cur})")
+        else:
+            self.notes.append(f"read_ahead_kb of {CACHE}'s disk: {cur}")
+
     def make_cold_dir(self):
         d = os.path.join(CACHE, f"bench-cold-{os.getpid()}")
         os.makedirs(d, exist_ok=True)
@@ -235,6 +258,8 @@ class Host:
         if self.zswap_saved is not None:
             write_file("/sys/module/zswap/parameters/enabled",
                        self.zswap_saved)
+        if self.ra_saved is not None:
+            write_file(*self.ra_saved)
         if self.cold_dir:
             shutil.rmtree(self.cold_dir, ignore_errors=True)
 
@@ -852,6 +877,10 @@ def parse_args():
     ap.add_argument("--interval", type=int, default=1000,
                     help="sculpt tracking interval, ms, and the QMP "
                     "query-sculpt-stats polling period (default 1000)")
+    ap.add_argument("--read-ahead-kb", type=int, default=None, metavar="KB",
+                    help="set read_ahead_kb of the cold tier's disk for "
+                    "the run (restored at exit): the kernel's mmap "
+                    "read-around on cold-file page-ins")
     ap.add_argument("--guest-ticker", type=int, default=0, metavar="MS",
                     help="run a process in every guest that wakes every MS "
                     "ms: under TCG its page-table switches let QEMU resize "
@@ -929,6 +958,7 @@ def main():
         if constrained:
             host.zswap_off()
             host.swap_on()
+            host.read_ahead(opts.read_ahead_kb)
         if any(c in SCULPT_POLICY for c in constrained):
             host.make_cold_dir()
             host.notes.append(f"sculpt cold tier: cold-tier=file in "
