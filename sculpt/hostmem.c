@@ -442,6 +442,34 @@ int sculpt_hm_range_empty(int fd, uint64_t off, uint64_t len)
     return (uint64_t)d >= off + len;
 }
 
+bool sculpt_hm_loc_empty(const SculptHmLoc *l)
+{
+    return sculpt_hm_range_empty(l->pool->fd,
+                                 sculpt_hm_slot_offset(l->pool, l->slot),
+                                 l->pool->block_size) == 1;
+}
+
+uint64_t sculpt_hm_locs_empty(const SculptHmLoc *src, uint64_t n)
+{
+    uint64_t i, empty = 0;
+
+    for (i = 1; i < n; i++) {
+        if (src[i].pool != src[0].pool || src[i].slot != src[0].slot + i) {
+            break;
+        }
+    }
+    if (n && i == n &&
+        sculpt_hm_range_empty(src[0].pool->fd,
+                              sculpt_hm_slot_offset(src[0].pool, src[0].slot),
+                              n * src[0].pool->block_size) == 1) {
+        return n;
+    }
+    for (i = 0; i < n; i++) {
+        empty += sculpt_hm_loc_empty(&src[i]);
+    }
+    return empty;
+}
+
 /* Size the file for nr_slots + add and map the new part of the window */
 static int hm_pool_extend(SculptHmPool *pool, uint64_t add, bool prefault,
                           char *err, size_t errlen)
@@ -1248,20 +1276,6 @@ int sculpt_hm_release_sources(const SculptHmLoc *src, uint64_t nblocks,
     return ret;
 }
 
-/* Whether the run's sources are consecutive slots of one pool */
-static bool hm_srcs_follow(const SculptHmMove *mv)
-{
-    uint64_t i;
-
-    for (i = 1; i < mv->nblocks; i++) {
-        if (mv->src[i].pool != mv->src[0].pool ||
-            mv->src[i].slot != mv->src[0].slot + i) {
-            return false;
-        }
-    }
-    return true;
-}
-
 int sculpt_hm_move_run(const SculptHmMove *mv, SculptHmMoveResult *res,
                        char *err, size_t errlen)
 {
@@ -1324,20 +1338,13 @@ int sculpt_hm_move_run(const SculptHmMove *mv, SculptHmMoveResult *res,
     t0 = hm_now_ns();
     win = dst->window + mv->dst_slot * bs;
     if (mv->flags & SCULPT_HM_DST_ZERO &&
-        hm_srcs_follow(mv) &&
-        sculpt_hm_range_empty(mv->src[0].pool->fd,
-                              sculpt_hm_slot_offset(mv->src[0].pool,
-                                                    mv->src[0].slot),
-                              len) == 1) {
-        res->blocks_empty = mv->nblocks;        /* one look for the run */
+        sculpt_hm_locs_empty(mv->src, mv->nblocks) == mv->nblocks) {
+        res->blocks_empty = mv->nblocks;        /* zeros at both ends */
     } else if (mv->flags & SCULPT_HM_DST_ZERO) {
+        /* some source got data since the zeroing (rare): block by block */
         for (i = 0; i < mv->nblocks; i++) {
-            const SculptHmPool *sp = mv->src[i].pool;
-
-            if (sculpt_hm_range_empty(sp->fd,
-                                      sculpt_hm_slot_offset(sp, mv->src[i].slot),
-                                      bs) == 1) {
-                res->blocks_empty++;    /* zeros at both ends */
+            if (sculpt_hm_loc_empty(&mv->src[i])) {
+                res->blocks_empty++;
                 continue;
             }
             res->bytes_fixed += sculpt_hm_copy_fix(win + i * bs,

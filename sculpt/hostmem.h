@@ -237,6 +237,15 @@ int sculpt_hm_pool_zero(SculptHmPool *pool, uint64_t slot, uint64_t n,
  */
 int sculpt_hm_range_empty(int fd, uint64_t off, uint64_t len);
 
+/* Whether the block at @l holds no data at all (sculpt_hm_range_empty) */
+bool sculpt_hm_loc_empty(const SculptHmLoc *l);
+
+/*
+ * How many of the @n blocks at @src hold no data at all: one look when
+ * they are consecutive slots of one pool and all empty, else one each.
+ */
+uint64_t sculpt_hm_locs_empty(const SculptHmLoc *src, uint64_t n);
+
 /* --- move primitives -------------------------------------------------- */
 
 /* Copy len bytes; nt: non-temporal stores (x86-64), else memcpy */

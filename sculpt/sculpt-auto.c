@@ -664,17 +664,17 @@ void sculpt_auto_tick(SculptState *s, const uint32_t *dirty,
     if (budget && budget < s->size && dram > budget * SCULPT_AUTO_RELAXED &&
         s->have_pool[SCULPT_TIER_COLD] &&
         s->pools[SCULPT_TIER_COLD].kind == SCULPT_HM_COLD_FILE) {
-        const SculptHmPool *base = &s->pools[SCULPT_TIER_BASE];
+        SculptHmPool *base = &s->pools[SCULPT_TIER_BASE];
         const SculptHmPool *cold = &s->pools[SCULPT_TIER_COLD];
         /* a heuristic bound (the main loop owns the pool): no failures */
         uint64_t room = cold->nr_slots - MIN(cold->nr_slots, cold->nr_used +
                                                              to_cold->len);
 
         for (uint64_t b = 0; b < a->nblocks && room; b++) {
+            SculptHmLoc l = { base, a->slot[b] };
+
             if (a->tier[b] != SCULPT_TIER_BASE || a->res[b] || demote[b] ||
-                sculpt_hm_range_empty(base->fd,
-                                      sculpt_hm_slot_offset(base, a->slot[b]),
-                                      bs) != 1) {
+                !sculpt_hm_loc_empty(&l)) {
                 continue;
             }
             demote[b] = 1;

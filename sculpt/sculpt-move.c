@@ -620,6 +620,15 @@ static SculptHmLoc sculpt_loc(SculptState *s, uint64_t block)
     return (SculptHmLoc) { .pool = &s->pools[t], .slot = slot };
 }
 
+/* Where each block of run @r lives now: @locs has r->n entries. */
+static void sculpt_run_locs(SculptState *s, const SculptRun *r,
+                            SculptHmLoc *locs)
+{
+    for (uint64_t i = 0; i < r->n; i++) {
+        locs[i] = sculpt_loc(s, r->first + i);
+    }
+}
+
 /* The per-mapping settings QEMU had made, for a range going to @to. */
 static SculptHmVmaAttrs sculpt_attrs(SculptState *s, sculpt_tier to)
 {
@@ -658,9 +667,7 @@ static bool sculpt_move_run(SculptState *s, SculptRun *r, SculptHmLoc *src,
     char err[256];
     char *cerr = NULL;
 
-    for (uint64_t i = 0; i < r->n; i++) {
-        src[i] = sculpt_loc(s, r->first + i);
-    }
+    sculpt_run_locs(s, r, src);
     /* The remap drops the range's userfaultfd registration: redo later. */
     sculpt_track_remapped(s, r->first * s->block_size, r->n * s->block_size);
     if (sculpt_hm_move_run(&mv, &res, err, sizeof(err))) {
@@ -741,51 +748,39 @@ static uint64_t sculpt_blocks_left(SculptOp *op)
     return left;
 }
 
-/* Whether @block's source holds no data at all. */
-static bool sculpt_block_empty(SculptState *s, uint64_t block)
-{
-    SculptHmLoc l = sculpt_loc(s, block);
-
-    return sculpt_hm_range_empty(l.pool->fd,
-                                 sculpt_hm_slot_offset(l.pool, l.slot),
-                                 s->block_size) == 1;
-}
-
 /* How many blocks of run @r have sources without any data. */
-static uint64_t sculpt_run_empty(SculptState *s, SculptRun *r)
+static uint64_t sculpt_run_empty(SculptState *s, const SculptRun *r)
 {
-    SculptHmLoc first = sculpt_loc(s, r->first);
-    SculptHmLoc last = sculpt_loc(s, r->first + r->n - 1);
-    uint64_t n = 0;
+    g_autofree SculptHmLoc *locs = g_new(SculptHmLoc, r->n);
 
-    /* One look when the sources follow each other in one pool (home) */
-    if (first.pool == last.pool && last.slot == first.slot + r->n - 1 &&
-        sculpt_hm_range_empty(first.pool->fd,
-                              sculpt_hm_slot_offset(first.pool, first.slot),
-                              r->n * s->block_size) == 1) {
-        return r->n;
-    }
-    for (uint64_t i = 0; i < r->n; i++) {
-        n += sculpt_block_empty(s, r->first + i);
-    }
-    return n;
+    sculpt_run_locs(s, r, locs);
+    return sculpt_hm_locs_empty(locs, r->n);
 }
 
 /*
- * Split run @i where its sources change from holding data to holding none
- * or back, so that its first part is one or the other.
+ * Whether the sources of run @i hold no data at all; a run that mixes
+ * both is split first where they change, and the answer is its first
+ * part's.
  */
-static void sculpt_split_run_empty(SculptState *s, SculptOp *op, guint i)
+static bool sculpt_split_run_empty(SculptState *s, SculptOp *op, guint i)
 {
     SculptRun *r = &g_array_index(op->runs, SculptRun, i);
-    bool first = sculpt_block_empty(s, r->first);
+    uint64_t empty = sculpt_run_empty(s, r);
+    SculptHmLoc l = sculpt_loc(s, r->first);
+    bool first;
 
+    if (!empty || empty == r->n) {
+        return empty;
+    }
+    first = sculpt_hm_loc_empty(&l);
     for (uint64_t k = 1; k < r->n; k++) {
-        if (sculpt_block_empty(s, r->first + k) != first) {
+        l = sculpt_loc(s, r->first + k);
+        if (sculpt_hm_loc_empty(&l) != first) {
             sculpt_split_run(op, i, k);
-            return;
+            break;
         }
     }
+    return first;
 }
 
 /*
@@ -817,14 +812,14 @@ static void sculpt_prepare_batch(SculptState *s, SculptOp *op)
          * Cheap to prepare and to move, so they do not count in @want.
          */
         if (!r->ready && dst->kind == SCULPT_HM_COLD_FILE) {
-            sculpt_split_run_empty(s, op, i);
+            bool empty = sculpt_split_run_empty(s, op, i);
+
             r = &g_array_index(op->runs, SculptRun, i);
-        }
-        if (!r->ready && dst->kind == SCULPT_HM_COLD_FILE &&
-            sculpt_run_empty(s, r) == r->n &&
-            !sculpt_hm_pool_zero(dst, r->dst_slot, r->n, err, sizeof(err))) {
-            r->ready = r->precopied = r->zeroed = true;
-            continue;
+            if (empty && !sculpt_hm_pool_zero(dst, r->dst_slot, r->n, err,
+                                              sizeof(err))) {
+                r->ready = r->precopied = r->zeroed = true;
+                continue;
+            }
         }
         if (r->zeroed) {
             continue;
