@@ -143,6 +143,9 @@ static const char *hm_madv_name(int advice)
     switch (advice) {
     case MADV_DONTNEED: return "MADV_DONTNEED";
     case MADV_HUGEPAGE: return "MADV_HUGEPAGE";
+    case MADV_NOHUGEPAGE: return "MADV_NOHUGEPAGE";
+    case MADV_RANDOM: return "MADV_RANDOM";
+    case MADV_NORMAL: return "MADV_NORMAL";
     case MADV_MERGEABLE: return "MADV_MERGEABLE";
     case MADV_DONTDUMP: return "MADV_DONTDUMP";
     case MADV_DONTFORK: return "MADV_DONTFORK";
@@ -1616,6 +1619,30 @@ int sculpt_hm_cold_writeout(SculptHmPool *pool, uint64_t slot, uint64_t n,
 uint64_t sculpt_hm_touch(const uint8_t *p, uint64_t len)
 {
     return hm_read_every(p, len, sysconf(_SC_PAGESIZE));
+}
+
+int sculpt_hm_cold_advise(uint8_t *host, uint64_t len, bool scattered,
+                          const SculptHmVmaAttrs *attrs,
+                          char *err, size_t errlen)
+{
+    int ret = 0;
+
+    /*
+     * In a VM_HUGEPAGE file mapping every fault reads one or two PMD-sized
+     * folios around the faulting page, whatever read_ahead_kb or
+     * MADV_RANDOM say (do_sync_mmap_readahead()); without it, MADV_RANDOM
+     * turns read-around off: a fault reads its page only.  Only the
+     * hugepage flag QEMU set is toggled: the advice restores what it was.
+     */
+    if (attrs && attrs->hugepage) {
+        ret = hm_madv(host, len, scattered ? MADV_NOHUGEPAGE : MADV_HUGEPAGE,
+                      err, errlen);
+    }
+    if (!ret) {
+        ret = hm_madv(host, len, scattered ? MADV_RANDOM : MADV_NORMAL,
+                      err, errlen);
+    }
+    return ret;
 }
 
 int sculpt_hm_prefetch(uint8_t *host, uint64_t len, bool sync,

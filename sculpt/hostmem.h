@@ -320,6 +320,17 @@ int sculpt_hm_cold_drop(SculptHmPool *pool, uint8_t *host, uint64_t slot,
 int sculpt_hm_cold_writeout(SculptHmPool *pool, uint64_t slot, uint64_t n,
                             bool wait, char *err, size_t errlen);
 
+/*
+ * How the guest's faults read a range mapped from a COLD_FILE pool.
+ * scattered=false: as QEMU mapped guest RAM (with attrs->hugepage, huge
+ * folios: a fault reads and maps 2 MiB; the right thing for memory used
+ * densely).  scattered=true: one page per fault, no read-around, for
+ * blocks the guest uses here and there.  Advice only: no data moves.
+ */
+int sculpt_hm_cold_advise(uint8_t *host, uint64_t len, bool scattered,
+                          const SculptHmVmaAttrs *attrs,
+                          char *err, size_t errlen);
+
 /* Bring a cold range back into DRAM: sync=true MADV_POPULATE_READ (waits),
  * else MADV_WILLNEED (readahead started) */
 /*

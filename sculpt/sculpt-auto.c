@@ -65,6 +65,15 @@
 #define SCULPT_AUTO_PROMOTE_P 0.9f
 #define SCULPT_AUTO_PROMOTE_STREAK 20
 #define SCULPT_AUTO_PREFETCH_TTL 2  /* intervals a prefetch has to be used */
+/*
+ * Scattered blocks (see sculpt_auto_classify): paged back in within this
+ * many intervals of a drop, with fewer than ppb / SCULPT_AUTO_DENSE pages
+ * written in the interval; a block with at least that many written, or
+ * paged in that densely page by page, is dense again.
+ */
+#define SCULPT_AUTO_REFAULT 8
+#define SCULPT_AUTO_DENSE 8
+#define SCULPT_AUTO_STRIKES 1       /* refaults it takes */
 
 typedef struct SculptAutoScored {
     uint64_t block;
@@ -88,6 +97,12 @@ struct SculptAuto {
     uint32_t *seen;             /* sampled pages found accessed */
     uint8_t *armed;             /* block's sampled chunk was zapped */
     uint64_t *pool_page;        /* page size of the block's tier */
+    uint8_t *scattered;         /* used here and there: page by page */
+    uint8_t *advised;           /* its cold mapping was told so */
+    uint8_t *strikes;           /* refaults since it was last dense */
+    uint8_t *light;             /* written, but little, since then */
+    uint32_t *dropped_at;       /* tick of the last drop, 0: none */
+    uint32_t tick;              /* ticks so far */
     int pagemap_fd;             /* /proc/self/pagemap, or -1 */
     uint64_t *pm;               /* pagemap entries of one sampled chunk */
     uint64_t phase;             /* rotates the sampled pages */
@@ -413,6 +428,91 @@ static void sculpt_auto_prefetch(SculptState *s, SculptAuto *a,
     }
 }
 
+/* Tell the cold mappings of blocks [first, first+n) how to be read. */
+static void sculpt_auto_advise(SculptState *s, SculptAuto *a, uint64_t first,
+                               uint64_t n)
+{
+    bool scattered = a->scattered[first];
+    char err[256];
+    int r;
+
+    qemu_mutex_lock(&s->mm_lock);
+    r = sculpt_hm_cold_advise(s->host + first * s->block_size,
+                              n * s->block_size, scattered, &s->attrs,
+                              err, sizeof(err));
+    qemu_mutex_unlock(&s->mm_lock);
+    if (r) {
+        warn_report_once("sculpt: auto: advising cold blocks %" PRIu64
+                         "-%" PRIu64 ": %s", first, first + n - 1, err);
+        return;
+    }
+    memset(a->advised + first, scattered, n);
+}
+
+/*
+ * Dense or scattered.  A cold-file block is mapped as QEMU mapped guest
+ * RAM, with huge folios: the guest's first touch reads and maps the
+ * whole 2 MiB block (and starts reading the next), which is what a
+ * working set moving in needs, block after block.  A block the guest
+ * uses here and there pays that read for a few pages: a Zipf key-value
+ * store over more memory than the budget, whose every block stays warm,
+ * read 225 GB from disk that way in 400 s and did not finish.  Such a
+ * block shows itself by coming back soon after a drop (within
+ * SCULPT_AUTO_REFAULT intervals), SCULPT_AUTO_STRIKES times, while the
+ * guest wrote a little of it (some pages, never ppb / SCULPT_AUTO_DENSE
+ * in one interval): from then on its faults read a page each, as
+ * swap-in would, and auto mode no longer prefetches it whole.  Coming
+ * back alone is no evidence: the huge-folio read of a neighbour or of a
+ * prefetch brings a block back too (phases-cycle showed hundreds of such
+ * returns with nothing written), and so does a sequential scan, which
+ * huge folios serve best; so a block never written stays dense, and a
+ * read-only scattered use is not caught.  Writing a good part of it in
+ * one interval, or
+ * paging half of it in page by page (honest once advised: no
+ * read-around), makes it dense again.  Sculpt thread.
+ */
+static void sculpt_auto_classify(SculptState *s, SculptAuto *a,
+                                 const uint32_t *dirty)
+{
+    g_autofree uint8_t *to_scattered = g_new0(uint8_t, a->nblocks);
+    g_autofree uint8_t *to_dense = g_new0(uint8_t, a->nblocks);
+    uint32_t dense = MAX(1, a->ppb / SCULPT_AUTO_DENSE);
+    uint64_t n = 0;
+
+    for (uint64_t b = 0; b < a->nblocks; b++) {
+        bool cold = a->tier[b] == SCULPT_TIER_COLD;
+        uint32_t back = cold && a->observed && a->res[b] > a->res_after[b] ?
+                        a->res[b] - a->res_after[b] : 0;
+
+        if (dirty[b] >= dense || (a->advised[b] && back >= a->ppb / 2)) {
+            a->scattered[b] = 0;
+            a->strikes[b] = 0;
+            a->light[b] = 0;
+        } else {
+            a->light[b] |= dirty[b] != 0;
+            if (back && !a->prefetch_ttl[b] && a->dropped_at[b] &&
+                a->tick - a->dropped_at[b] <= SCULPT_AUTO_REFAULT &&
+                a->strikes[b] < SCULPT_AUTO_STRIKES) {
+                a->strikes[b]++;
+            }
+            if (a->strikes[b] >= SCULPT_AUTO_STRIKES && a->light[b]) {
+                a->scattered[b] = 1;
+            }
+        }
+        n += a->scattered[b];
+        if (!cold) {
+            a->advised[b] = 0;          /* a move maps it afresh */
+        } else if (a->scattered[b] != a->advised[b]) {
+            (a->scattered[b] ? to_scattered : to_dense)[b] = 1;
+        }
+    }
+    sculpt_auto_runs(s, a, to_scattered, sculpt_auto_advise);
+    sculpt_auto_runs(s, a, to_dense, sculpt_auto_advise);
+    qemu_mutex_lock(&a->lock);
+    a->st.scattered_blocks = n;
+    qemu_mutex_unlock(&a->lock);
+}
+
 /*
  * DRAM used by guest RAM: every pool's pages and the cold file's cache.
  * With @qemu_anon, also QEMU's own memory (a walk of its page tables: not
@@ -489,6 +589,8 @@ void sculpt_auto_tick(SculptState *s, const uint32_t *dirty,
     demote = g_new0(uint8_t, a->nblocks);
     to_cold = g_array_new(false, false, sizeof(uint64_t));
     to_fast = g_array_new(false, false, sizeof(uint64_t));
+    a->tick++;
+    sculpt_auto_classify(s, a, dirty);
 
     qemu_mutex_lock(&s->core_lock);
     /* The guarded policy judges its predictors at the budget's depth. */
@@ -589,10 +691,12 @@ void sculpt_auto_tick(SculptState *s, const uint32_t *dirty,
          * Prefetch what the model expects, and blocks the guest pages in
          * densely (a quarter of the block in one interval: a working set
          * moving in); not blocks it touches here and there, where a
-         * whole-block read would mostly fetch what it does not use.
+         * whole-block read would mostly fetch what it does not use,
+         * nor scattered blocks (sculpt_auto_classify).
          */
         bool dense = a->res[b] >= a->res_after[b] + a->ppb / 4;
         bool want = a->tier[b] == SCULPT_TIER_COLD && missing &&
+                    !a->scattered[b] &&
                     ((a->used[b] && dense) ||
                      a->prob[b] >= SCULPT_AUTO_PREFETCH_P);
 
@@ -726,6 +830,11 @@ void sculpt_auto_tick(SculptState *s, const uint32_t *dirty,
 
     sculpt_auto_runs(s, a, drop, sculpt_auto_drop);
     sculpt_auto_runs(s, a, fetch, sculpt_auto_prefetch);
+    for (uint64_t b = 0; b < a->nblocks; b++) {
+        if (drop[b]) {
+            a->dropped_at[b] = a->tick;
+        }
+    }
 
     /*
      * Near the budget, start writing back the cold blocks in DRAM that the
@@ -882,6 +991,7 @@ void sculpt_auto_guard(SculptState *s)
     for (uint64_t b = 0; b < a->nblocks; b++) {
         if (drop[b]) {
             a->res_after[b] = 0;
+            a->dropped_at[b] = a->tick;
             dropped += (uint64_t)a->res[b] * page;
         }
     }
@@ -999,6 +1109,11 @@ void sculpt_auto_init(SculptState *s)
     a->seen = g_new0(uint32_t, a->nblocks);
     a->armed = g_new0(uint8_t, a->nblocks);
     a->pool_page = g_new0(uint64_t, a->nblocks);
+    a->scattered = g_new0(uint8_t, a->nblocks);
+    a->advised = g_new0(uint8_t, a->nblocks);
+    a->strikes = g_new0(uint8_t, a->nblocks);
+    a->light = g_new0(uint8_t, a->nblocks);
+    a->dropped_at = g_new0(uint32_t, a->nblocks);
     a->pm = g_new0(uint64_t, SCULPT_AUTO_SAMPLES);
     /* With access-sampling=on the userfaultfd sampler zaps pages itself. */
     a->pagemap_fd = s->access_sampling ? -1 :
@@ -1040,6 +1155,11 @@ void sculpt_auto_cleanup(SculptState *s)
     g_free(a->seen);
     g_free(a->armed);
     g_free(a->pool_page);
+    g_free(a->scattered);
+    g_free(a->advised);
+    g_free(a->strikes);
+    g_free(a->light);
+    g_free(a->dropped_at);
     g_free(a->pm);
     if (a->pagemap_fd >= 0) {
         close(a->pagemap_fd);

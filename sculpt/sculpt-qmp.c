@@ -190,13 +190,14 @@ void hmp_info_sculpt(Monitor *mon, const QDict *qdict)
                            " of %" PRIu64 " intervals), hit ratio %.3f, "
                            "prefetched %" PRIu64 " MiB (%" PRIu64 " used, %"
                            PRIu64 " not), demoted %" PRIu64 ", promoted %"
-                           PRIu64 ", dropped %" PRIu64 " MiB\n",
+                           PRIu64 ", dropped %" PRIu64 " MiB, %" PRIu64
+                           " blocks scattered\n",
                            as->enabled ? "on" : "off", as->dram / MiB,
                            as->fast_budget / MiB, as->dram_peak / MiB,
                            as->over_budget, as->ticks, as->hit_ratio,
                            as->prefetched / MiB, as->prefetch_hits,
                            as->prefetch_misses, as->demoted, as->promoted,
-                           as->dropped / MiB);
+                           as->dropped / MiB, as->scattered_blocks);
         }
         if (st->busy || st->paused) {
             monitor_printf(mon, "  %s%s\n", st->busy ? "busy" : "",

@@ -700,6 +700,7 @@ def sculpt_detail(r):
     put("over-budget intervals", a.get("over-budget"), ",")
     if isinstance(a.get("overshoot-max"), int):
         out.append(f"overshoot-max {mib(a['overshoot-max']):.0f} MiB")
+    put("scattered blocks at the end", a.get("scattered-blocks"), ",")
     put("demoted", a.get("demoted"), ",")
     put("promoted", a.get("promoted"), ",")
     put("moves", f.get("moves"), ",")

@@ -638,6 +638,76 @@ static void empty_test(SculptHmPool *cold)
     everything_home();
 }
 
+/* THP on for MADV_HUGEPAGE mappings ("always" or "madvise") */
+static bool thp_madvise_ok(void)
+{
+    char buf[128] = "";
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+
+    if (f) {
+        if (!fgets(buf, sizeof(buf), f)) {
+            buf[0] = 0;
+        }
+        fclose(f);
+    }
+    return strstr(buf, "[always]") || strstr(buf, "[madvise]");
+}
+
+/* Pages of block @b's cold slot in the page cache */
+static int64_t slot_cached(SculptHmPool *cold, uint64_t b)
+{
+    return sculpt_hm_cached_pages(cold->fd,
+                                  sculpt_hm_slot_offset(cold, loc[b].slot),
+                                  bs, NULL);
+}
+
+/*
+ * sculpt_hm_cold_advise: a guest read of one byte of a block advised
+ * scattered reads that page alone from the cold file; advised dense again,
+ * the mapping is as QEMU's (huge folios, where THP allows).  Data intact.
+ */
+static void advise_test(SculptHmPool *cold)
+{
+    SculptHmMoveResult res;
+    int64_t scattered, dense;
+    volatile uint8_t sink;
+    uint64_t cached = 0;
+    int r;
+
+    everything_home();
+    r = move(0, 2, cold, 0, &res);
+    r = r ? r : sculpt_hm_cold_release(cold, guest, loc[0].slot, 2, &cached,
+                                       err, sizeof(err));
+    if (r || slot_cached(cold, 0) != 0 || slot_cached(cold, 1) != 0) {
+        ok(false, "two blocks to the cold file and out of DRAM: %s (%" PRIu64
+           " pages still cached)", r ? err : "-", cached);
+        everything_home();
+        return;
+    }
+    r = sculpt_hm_cold_advise(guest, bs, true, &attrs, err, sizeof(err));
+    sink = guest[bs / 2 + 123];
+    scattered = slot_cached(cold, 0);
+    ok(r == 0 && scattered == 1,
+       "advised scattered, a one-byte read reads %" PRId64 " page(s) of the "
+       "block (want 1) %s", scattered, r ? err : "");
+    r = sculpt_hm_cold_advise(guest, bs, false, &attrs, err, sizeof(err));
+    r = r ? r : sculpt_hm_cold_drop(cold, guest, loc[0].slot, 1,
+                                    err, sizeof(err));
+    sink = guest[bs / 2 + 123];
+    dense = slot_cached(cold, 0);
+    (void)sink;
+    printf("# one-byte read of a dense-advised cold block read %" PRId64
+           " pages\n", dense);
+    ok(r == 0 && dense >= 1 && verify_all() == 0,
+       "advised dense again; every block intact %s", r ? err : "");
+    if (bs >= (2 << 20) && thp_madvise_ok()) {
+        ok(dense > scattered, "dense advice reads more than the page: %"
+           PRId64 " pages (huge folios)", dense);
+    }
+    everything_home();
+    ok(verify_all() == 0, "home again, intact");
+}
+
 static void swap_test(SculptHmPool *sw)
 {
     SculptHmPool *all[] = { &home, sw };
@@ -885,6 +955,7 @@ static void run_block_size(uint64_t block, int steps)
     if (cold) {
         dram_test(cold);
         empty_test(cold);
+        advise_test(cold);
     }
     if (swap) {
         swap_test(swap);
