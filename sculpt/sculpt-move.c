@@ -874,7 +874,7 @@ static void sculpt_move_bh(void *opaque)
     SculptState *s = opaque;
     SculptOp *op = s->op;
     const char *reason;
-    uint64_t budget, used = 0, t0, t1, ts, paused;
+    uint64_t budget, used = 0, t0, t1, ts, tstop, paused;
     g_autoptr(GArray) done = g_array_new(false, false, sizeof(guint));
     g_autofree SculptHmLoc *srcs = NULL;
     uint64_t nsrc = 0;
@@ -900,6 +900,7 @@ static void sculpt_move_bh(void *opaque)
     qemu_mutex_lock(&s->mm_lock);
     ts = get_clock();
     pause_all_vcpus();
+    tstop = get_clock();
     /* pause_all_vcpus() dropped the BQL while waiting: look again. */
     reason = sculpt_hold_reason(s);
     if (reason) {
@@ -1006,13 +1007,19 @@ static void sculpt_move_bh(void *opaque)
 
     bdrv_drain_all_end();
     resume_all_vcpus();
+    /*
+     * What the guest saw: from the request to stop to the resume.  Read
+     * the clock before anything else: once resumed, a vCPU thread can
+     * take this thread's core (two cores here) and a later reading would
+     * count guest time as pause.
+     */
+    paused = get_clock() - ts;
     qemu_mutex_unlock(&s->mm_lock);
 
-    /* What the guest saw: from the request to stop to the resume. */
-    paused = get_clock() - ts;
     sculpt_record_pause(s, paused);
     trace_sculpt_batch(object_get_canonical_path_component(OBJECT(s)),
-                       done->len, used, t1 - t0, paused);
+                       done->len, used, t1 - t0, paused, tstop - ts,
+                       t0 - tstop, paused - (t1 - ts));
 
     nsrc = 0;
     for (guint i = 0; i < done->len; i++) {

@@ -11,7 +11,11 @@ and it prints, over all batches in the log: how many, the bytes they
 moved, and p50/p90/p99/max of the vCPU stop (sculpt_batch: from the request
 to stop the vCPUs to their resume), of its two parts (the batch's moves,
 which max-pause bounds, and the rest: stopping the vCPUs, draining block
-I/O, resuming), and of the parts of each run
+I/O, resuming), of the wait for the last vCPU to stop (pause_all_vcpus():
+a vCPU thread inside a host page fault, e.g. reading a cold-file page,
+stops only once the fault is done) and of the time from then to the
+resume (what every vCPU spends stopped at least; with one vCPU, exactly
+what the batch held it beyond its own fault), and of the parts of each run
 (sculpt_move_run: copy or compare, MAP_FIXED, re-applying the mapping's
 attributes), in milliseconds.
 """
@@ -20,7 +24,9 @@ import re
 import sys
 
 BATCH = re.compile(r"sculpt_batch .*: (\d+) runs, (\d+) bytes, pause (\d+) ns,"
-                   r" vCPUs stopped (\d+) ns")
+                   r" vCPUs stopped (\d+) ns"
+                   r"(?:, waiting for the last to stop (\d+) ns)?"
+                   r"(?:, drain (\d+) ns, resume (\d+) ns)?")
 RUN = re.compile(r"sculpt_move_run .* copy (\d+) remap (\d+) attrs (\d+) "
                  r"populate (\d+) ns")
 
@@ -40,6 +46,7 @@ def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     stops, work, moved, copy, remap, attrs = [], [], 0, [], [], []
+    waits, drains, resumes = [], [], []
     with open(sys.argv[1], errors="replace") as f:
         for ln in f:
             m = BATCH.search(ln)
@@ -47,6 +54,11 @@ def main():
                 moved += int(m.group(2))
                 stops.append(int(m.group(4)))
                 work.append(int(m.group(3)))
+                if m.group(5) is not None:
+                    waits.append(int(m.group(5)))
+                if m.group(6) is not None:
+                    drains.append(int(m.group(6)))
+                    resumes.append(int(m.group(7)))
                 continue
             m = RUN.search(ln)
             if m:
@@ -57,6 +69,12 @@ def main():
     line("vCPUs stopped per batch", stops)
     line("of which moving", work)
     line("stop, drain, resume", [a - b for a, b in zip(stops, work)])
+    if waits:
+        line("waiting for the last stop", waits)
+        line("all stopped until resume", [a - b for a, b in zip(stops, waits)])
+    if drains:
+        line("block I/O drain", drains)
+        line("drain end, resume", resumes)
     if copy:
         line("run: copy or compare", copy)
         line("run: MAP_FIXED", remap)
