@@ -73,7 +73,9 @@
  */
 #define SCULPT_AUTO_REFAULT 8
 #define SCULPT_AUTO_DENSE 8
-#define SCULPT_AUTO_STRIKES 1       /* refaults it takes */
+/* Returns it takes: with 2, kvstore ran at 30,952 ops/s against 59,219
+ * with 1 (bench/e2e/run.py, one run each): it is slow until classified */
+#define SCULPT_AUTO_STRIKES 1
 
 typedef struct SculptAutoScored {
     uint64_t block;
@@ -458,18 +460,19 @@ static void sculpt_auto_advise(SculptState *s, SculptAuto *a, uint64_t first,
  * store over more memory than the budget, whose every block stays warm,
  * read 225 GB from disk that way in 400 s and did not finish.  Such a
  * block shows itself by coming back soon after a drop (within
- * SCULPT_AUTO_REFAULT intervals), SCULPT_AUTO_STRIKES times, while the
- * guest wrote a little of it (some pages, never ppb / SCULPT_AUTO_DENSE
- * in one interval): from then on its faults read a page each, as
- * swap-in would, and auto mode no longer prefetches it whole.  Coming
- * back alone is no evidence: the huge-folio read of a neighbour or of a
- * prefetch brings a block back too (phases-cycle showed hundreds of such
- * returns with nothing written), and so does a sequential scan, which
- * huge folios serve best; so a block never written stays dense, and a
- * read-only scattered use is not caught.  Writing a good part of it in
- * one interval, or
- * paging half of it in page by page (honest once advised: no
- * read-around), makes it dense again.  Sculpt thread.
+ * SCULPT_AUTO_REFAULT intervals) while the guest writes a little of it
+ * (some pages, never ppb / SCULPT_AUTO_DENSE in one interval): from then
+ * on its faults read a page each, as swap-in would, and auto mode no
+ * longer prefetches it whole.  Coming back alone is no evidence: the
+ * huge-folio read of a neighbour or of a prefetch brings a block back
+ * too (phases-cycle showed hundreds of such returns with nothing
+ * written), and so does a sequential scan, which huge folios serve best
+ * (scanhot ran at 0.64x of unconstrained when such returns counted,
+ * 0.85-0.98x in three runs where they did not: bench/e2e/run.py); so a
+ * block never written stays dense, and a read-only scattered use is not
+ * caught.  Writing a good part of it in one interval, or paging half of
+ * it in page by page (an honest count once advised: no read-around),
+ * makes it dense again.  Sculpt thread.
  */
 static void sculpt_auto_classify(SculptState *s, SculptAuto *a,
                                  const uint32_t *dirty)

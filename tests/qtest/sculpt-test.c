@@ -1004,6 +1004,12 @@ static void test_refusals(void)
                     " 'chardev': 'nosuch' } }");
     assert_error(rsp, "device 'vhost-user-blk-pci' cannot be added "
                             "while sculpt runs");
+    /* vhost-kernel: the vhost-scsi kernel thread would write guest RAM. */
+    rsp = qtest_qmp(qts, "{ 'execute': 'device_add', 'arguments': {"
+                    " 'driver': 'vhost-scsi-pci', 'id': 'vs0',"
+                    " 'wwpn': 'naa.500140500000000a' } }");
+    assert_error(rsp, "device 'vhost-scsi-pci' cannot be added "
+                            "while sculpt runs");
     rsp = qtest_qmp(qts, "{ 'execute': 'device_add', 'arguments': {"
                     " 'driver': 'vfio-pci', 'id': 'vf0',"
                     " 'host': '0000:00:00.0' } }");
