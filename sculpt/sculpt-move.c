@@ -874,7 +874,7 @@ static void sculpt_move_bh(void *opaque)
     SculptState *s = opaque;
     SculptOp *op = s->op;
     const char *reason;
-    uint64_t budget, used = 0, t0, t1, ts, tstop, paused;
+    uint64_t budget, used = 0, t0, t1, ts, tstop, tprep, paused;
     g_autoptr(GArray) done = g_array_new(false, false, sizeof(guint));
     g_autofree SculptHmLoc *srcs = NULL;
     uint64_t nsrc = 0;
@@ -895,7 +895,14 @@ static void sculpt_move_bh(void *opaque)
         return;
     }
 
+    /*
+     * Under the BQL, which a vCPU thread needs to take an interrupt or
+     * emulate a device: the guest may stall here too (docs/system/
+     * sculpt.rst, "pauses"), so the trace reports how long it took.
+     */
+    tprep = get_clock();
     sculpt_prepare_batch(s, op);
+    tprep = get_clock() - tprep;
     /* The sculpt thread's page-table work waits until the vCPUs run. */
     qemu_mutex_lock(&s->mm_lock);
     ts = get_clock();
@@ -1019,7 +1026,7 @@ static void sculpt_move_bh(void *opaque)
     sculpt_record_pause(s, paused);
     trace_sculpt_batch(object_get_canonical_path_component(OBJECT(s)),
                        done->len, used, t1 - t0, paused, tstop - ts,
-                       t0 - tstop, paused - (t1 - ts));
+                       t0 - tstop, paused - (t1 - ts), tprep);
 
     nsrc = 0;
     for (guint i = 0; i < done->len; i++) {

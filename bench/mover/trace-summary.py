@@ -15,7 +15,10 @@ I/O, resuming), of the wait for the last vCPU to stop (pause_all_vcpus():
 a vCPU thread inside a host page fault, e.g. reading a cold-file page,
 stops only once the fault is done) and of the time from then to the
 resume (what every vCPU spends stopped at least; with one vCPU, exactly
-what the batch held it beyond its own fault), and of the parts of each run
+what the batch held it beyond its own fault), of the step that prepares
+the batch before it (sources read in, cold pre-copies) with the BQL held,
+during which a vCPU that needs the BQL waits too, and of the parts of
+each run
 (sculpt_move_run: copy or compare, MAP_FIXED, re-applying the mapping's
 attributes), in milliseconds.
 """
@@ -26,7 +29,8 @@ import sys
 BATCH = re.compile(r"sculpt_batch .*: (\d+) runs, (\d+) bytes, pause (\d+) ns,"
                    r" vCPUs stopped (\d+) ns"
                    r"(?:, waiting for the last to stop (\d+) ns)?"
-                   r"(?:, drain (\d+) ns, resume (\d+) ns)?")
+                   r"(?:, drain (\d+) ns, resume (\d+) ns)?"
+                   r"(?:, prepared under the BQL (\d+) ns)?")
 RUN = re.compile(r"sculpt_move_run .* copy (\d+) remap (\d+) attrs (\d+) "
                  r"populate (\d+) ns")
 
@@ -46,7 +50,7 @@ def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     stops, work, moved, copy, remap, attrs = [], [], 0, [], [], []
-    waits, drains, resumes = [], [], []
+    waits, drains, resumes, preps = [], [], [], []
     with open(sys.argv[1], errors="replace") as f:
         for ln in f:
             m = BATCH.search(ln)
@@ -59,6 +63,8 @@ def main():
                 if m.group(6) is not None:
                     drains.append(int(m.group(6)))
                     resumes.append(int(m.group(7)))
+                if m.group(8) is not None:
+                    preps.append(int(m.group(8)))
                 continue
             m = RUN.search(ln)
             if m:
@@ -75,6 +81,8 @@ def main():
     if drains:
         line("block I/O drain", drains)
         line("drain end, resume", resumes)
+    if preps:
+        line("prepare, BQL held", preps)
     if copy:
         line("run: copy or compare", copy)
         line("run: MAP_FIXED", remap)
