@@ -101,6 +101,7 @@ struct SculptAuto {
     uint64_t *pool_page;        /* page size of the block's tier */
     uint8_t *scattered;         /* used here and there: page by page */
     uint8_t *advised;           /* its cold mapping was told so */
+    uint64_t *advised_slot;     /* ... at this cold slot */
     uint8_t *strikes;           /* refaults since it was last dense */
     uint8_t *light;             /* written, but little, since then */
     uint32_t *dropped_at;       /* tick of the last drop, 0: none */
@@ -449,6 +450,7 @@ static void sculpt_auto_advise(SculptState *s, SculptAuto *a, uint64_t first,
         return;
     }
     memset(a->advised + first, scattered, n);
+    memcpy(a->advised_slot + first, a->slot + first, n * sizeof(*a->slot));
 }
 
 /*
@@ -503,9 +505,15 @@ static void sculpt_auto_classify(SculptState *s, SculptAuto *a,
             }
         }
         n += a->scattered[b];
-        if (!cold) {
-            a->advised[b] = 0;          /* a move maps it afresh */
-        } else if (a->scattered[b] != a->advised[b]) {
+        /*
+         * A move maps a block afresh, as QEMU mapped it: out of the cold
+         * tier, or back into it at another slot (a sculpt-pool move
+         * between two ticks).
+         */
+        if (!cold || a->advised_slot[b] != a->slot[b]) {
+            a->advised[b] = 0;
+        }
+        if (cold && a->scattered[b] != a->advised[b]) {
             (a->scattered[b] ? to_scattered : to_dense)[b] = 1;
         }
     }
@@ -1114,6 +1122,7 @@ void sculpt_auto_init(SculptState *s)
     a->pool_page = g_new0(uint64_t, a->nblocks);
     a->scattered = g_new0(uint8_t, a->nblocks);
     a->advised = g_new0(uint8_t, a->nblocks);
+    a->advised_slot = g_new0(uint64_t, a->nblocks);
     a->strikes = g_new0(uint8_t, a->nblocks);
     a->light = g_new0(uint8_t, a->nblocks);
     a->dropped_at = g_new0(uint32_t, a->nblocks);
@@ -1160,6 +1169,7 @@ void sculpt_auto_cleanup(SculptState *s)
     g_free(a->pool_page);
     g_free(a->scattered);
     g_free(a->advised);
+    g_free(a->advised_slot);
     g_free(a->strikes);
     g_free(a->light);
     g_free(a->dropped_at);
