@@ -371,6 +371,10 @@ static void sculpt_auto_drop(SculptState *s, SculptAuto *a, uint64_t first,
         warn_report_once("sculpt: auto: dropping cold blocks %" PRIu64
                          "-%" PRIu64 ": %s", first, first + n - 1, err);
     }
+    /* for sculpt_auto_classify: a block back soon after this is warm */
+    for (uint64_t b = first; b < first + n; b++) {
+        a->dropped_at[b] = a->tick;
+    }
 }
 
 /* Start writing back cold blocks the guest paged in and dirtied. */
@@ -841,11 +845,6 @@ void sculpt_auto_tick(SculptState *s, const uint32_t *dirty,
 
     sculpt_auto_runs(s, a, drop, sculpt_auto_drop);
     sculpt_auto_runs(s, a, fetch, sculpt_auto_prefetch);
-    for (uint64_t b = 0; b < a->nblocks; b++) {
-        if (drop[b]) {
-            a->dropped_at[b] = a->tick;
-        }
-    }
 
     /*
      * Near the budget, start writing back the cold blocks in DRAM that the
@@ -1002,7 +1001,6 @@ void sculpt_auto_guard(SculptState *s)
     for (uint64_t b = 0; b < a->nblocks; b++) {
         if (drop[b]) {
             a->res_after[b] = 0;
-            a->dropped_at[b] = a->tick;
             dropped += (uint64_t)a->res[b] * page;
         }
     }
