@@ -1078,13 +1078,28 @@ void sculpt_hm_copy(void *dst, const void *src, size_t len, bool nt)
     memcpy(dst, src, len);
 }
 
-uint64_t sculpt_hm_copy_fix(void *dst, const void *src, size_t len)
+uint64_t sculpt_hm_copy_fix(void *dst, const void *src, size_t len,
+                            uint64_t limit)
 {
     uint8_t *d = dst;
     const uint8_t *s = src;
     uint64_t fixed = 0;
     size_t off, n;
 
+    /*
+     * With a limit, count first and write nothing when it is passed: the
+     * first store into a clean page of a file costs a write fault
+     * (page_mkwrite), far more than comparing the page.
+     */
+    for (off = 0; limit != UINT64_MAX && off < len && fixed <= limit;
+         off += n) {
+        n = len - off < 4096 ? len - off : 4096;
+        fixed += memcmp(d + off, s + off, n) ? n : 0;
+    }
+    if (fixed > limit) {
+        return fixed;
+    }
+    fixed = 0;
     for (off = 0; off < len; off += n) {
         n = len - off < 4096 ? len - off : 4096;
         if (memcmp(d + off, s + off, n)) {
@@ -1286,7 +1301,7 @@ int sculpt_hm_move_run(const SculptHmMove *mv, SculptHmMoveResult *res,
     uint64_t bs = dst->block_size;
     uint64_t len = mv->nblocks * bs;
     uint8_t *win;
-    uint64_t t0, t1, i;
+    uint64_t t0, t1, i, limit;
     char err2[256];
     int ret, r;
 
@@ -1340,27 +1355,36 @@ int sculpt_hm_move_run(const SculptHmMove *mv, SculptHmMoveResult *res,
     /* 1. copy through the destination's window (never pwrite: hugetlb) */
     t0 = hm_now_ns();
     win = dst->window + mv->dst_slot * bs;
+    limit = mv->fix_limit ? mv->fix_limit : UINT64_MAX;
     if (mv->flags & SCULPT_HM_DST_ZERO &&
         sculpt_hm_locs_empty(mv->src, mv->nblocks) == mv->nblocks) {
         res->blocks_empty = mv->nblocks;        /* zeros at both ends */
     } else if (mv->flags & SCULPT_HM_DST_ZERO) {
-        /* some source got data since the zeroing (rare): block by block */
-        for (i = 0; i < mv->nblocks; i++) {
+        /* some source got data since the zeroing: block by block */
+        for (i = 0; i < mv->nblocks && res->bytes_fixed <= limit; i++) {
             if (sculpt_hm_loc_empty(&mv->src[i])) {
                 res->blocks_empty++;
                 continue;
             }
             res->bytes_fixed += sculpt_hm_copy_fix(win + i * bs,
-                                                   mv->host + i * bs, bs);
+                                                   mv->host + i * bs, bs,
+                                                   limit - res->bytes_fixed);
         }
     } else if (mv->flags & SCULPT_HM_VERIFY_COPY) {
-        res->bytes_fixed = sculpt_hm_copy_fix(win, mv->host, len);
+        res->bytes_fixed = sculpt_hm_copy_fix(win, mv->host, len, limit);
     } else {
         sculpt_hm_copy(win, mv->host, len, mv->flags & SCULPT_HM_NT_COPY);
     }
     hm_set_range(dst->backed, mv->dst_slot, mv->nblocks, true);
     t1 = hm_now_ns();
     res->ns_copy = t1 - t0;
+    if (res->bytes_fixed > limit) {
+        /* Nothing remapped: the guest still runs on the sources. */
+        sculpt_errf(err, errlen, "the guest rewrote more than %" PRIu64
+                    " KiB of the run since it was copied outside the pause",
+                    limit >> 10);
+        return -EAGAIN;
+    }
 
     /* 2. remap the guest range onto the destination slots */
     res->mmaps++;

@@ -134,6 +134,13 @@ typedef struct SculptHmMove {
     uint64_t dst_slot;      /* first of nblocks slots, already allocated */
     const SculptHmVmaAttrs *attrs;  /* NULL: none */
     unsigned flags;
+    /*
+     * VERIFY_COPY: when more than this many bytes differ, the copy made
+     * outside the pause is too stale to fix inside it: give up before the
+     * remap, -EAGAIN, the run where it was (SCULPT_HM_AT_SRC), its data
+     * untouched.  0: fix whatever differs.
+     */
+    uint64_t fix_limit;
 } SculptHmMove;
 
 typedef enum SculptHmWhere {
@@ -252,8 +259,9 @@ uint64_t sculpt_hm_locs_empty(const SculptHmLoc *src, uint64_t n);
 void sculpt_hm_copy(void *dst, const void *src, size_t len, bool nt);
 
 /* Make dst equal src page by page, writing only pages that differ;
- * returns the bytes copied */
-uint64_t sculpt_hm_copy_fix(void *dst, const void *src, size_t len);
+ * returns the bytes copied.  Stops early once that passes limit. */
+uint64_t sculpt_hm_copy_fix(void *dst, const void *src, size_t len,
+                            uint64_t limit);
 
 /* mmap(MAP_FIXED|MAP_SHARED) pool slots over host, then apply attrs */
 int sculpt_hm_remap(uint8_t *host, uint64_t len, SculptHmPool *pool,
@@ -276,6 +284,7 @@ int sculpt_hm_punch(int fd, uint64_t off, uint64_t len,
  * intact, res->where == SCULPT_HM_AT_SRC; no source is released before
  * everything else succeeded.  If even the restore fails, where ==
  * SCULPT_HM_AT_DST: the data is complete there, nothing was released.
+ * -EAGAIN: a pre-copy too stale to fix (fix_limit), nothing remapped.
  * The dst slots stay allocated either way (the caller owns them).
  */
 int sculpt_hm_move_run(const SculptHmMove *mv, SculptHmMoveResult *res,

@@ -30,6 +30,14 @@
  *             internal operation, carried out like sculpt-pool's, in
  *             batches under max-pause (sculpt-move.c).
  *
+ * Between intervals a guard checks DRAM every SCULPT_AUTO_GUARD_MS and
+ * frees at once what the guest added past the high mark.  When the guest
+ * adds memory faster than that (it fills fresh memory faster than blocks
+ * can be copied out, or dirties cold-file pages faster than the disk
+ * takes them), the guard holds its vCPUs until DRAM is back under the
+ * budget, as the kernel's direct reclaim holds a task that outruns
+ * reclaim in a memory cgroup.
+ *
  * Copies and prefetches are bounded by move-bandwidth.  Hysteresis: freeing
  * starts above 97% of the budget and goes down to 90%; a block is promoted
  * only after SCULPT_AUTO_PROMOTE_STREAK hot intervals in a row, and a
@@ -46,6 +54,10 @@
 #include "qemu/units.h"
 #include "qapi/error.h"
 #include "qapi/qapi-types-sculpt.h"
+#include "qemu/timer.h"
+#include "hw/core/cpu.h"
+#include "system/cpus.h"
+#include "migration/misc.h"
 #include "sculpt-int.h"
 #include "trace.h"
 
@@ -57,6 +69,8 @@
  * the working set fits) until DRAM comes closer.
  */
 #define SCULPT_AUTO_RELAXED 0.75
+/* Above this share of the budget the guard checks every 5 ms, not 20 */
+#define SCULPT_AUTO_NEAR 0.85
 /* How long the guard needs to catch and free a growth past the high mark */
 #define SCULPT_AUTO_REACT_MS (4 * SCULPT_AUTO_GUARD_MS)
 /* Intervals a pass over the budget keeps the tick's headroom whole */
@@ -76,6 +90,15 @@
 /* Returns it takes: with 2, kvstore ran at 30,952 ops/s against 59,219
  * with 1 (bench/e2e/run.py, one run each): it is slow until classified */
 #define SCULPT_AUTO_STRIKES 1
+/*
+ * A guard check that finds DRAM over the budget after all it could drop
+ * holds the vCPUs this long (the next check extends it while DRAM stays
+ * over, or ends it once DRAM is under the high mark); a held vCPU looks
+ * again this often.
+ */
+#define SCULPT_AUTO_STALL_MS (2 * SCULPT_AUTO_GUARD_MS)
+#define SCULPT_AUTO_STALL_POLL_MS 2
+#define SCULPT_AUTO_STALL_MAX_MS 1000
 
 typedef struct SculptAutoScored {
     uint64_t block;
@@ -124,6 +147,9 @@ struct SculptAuto {
     GArray *to_cold, *to_fast;
     QEMUBH *bh;
     uint64_t capacity_budget;   /* budget the core's capacity was set for */
+    bool stalling;              /* the guard holds the vCPUs; sculpt thread */
+    int64_t stall_began;        /* ... since then */
+    int64_t stall_next;         /* no new hold before then */
 
     /* Statistics; under lock */
     SculptAutoStats st;
@@ -924,6 +950,104 @@ void sculpt_auto_tick(SculptState *s, const uint32_t *dirty,
 }
 
 /*
+ * Holding the vCPUs while DRAM is over the budget.  They are the VM's, not
+ * one object's, so this is global: until sculpt_stall_until (ns, realtime
+ * clock) each vCPU waits in a work item of its own, the BQL released;
+ * pause_all_vcpus() still stops it at once.  Only the guard, in the
+ * sculpt thread, sets the deadline, so nothing refers to an object that
+ * may go away: a hold ends by itself SCULPT_AUTO_STALL_MS after the last
+ * check that wanted it.
+ */
+static int64_t sculpt_stall_until;
+static int sculpt_stall_queued;        /* work items not finished yet */
+static uint64_t sculpt_stall_ns;       /* time vCPUs were held, summed */
+
+static void sculpt_auto_stall_cpu(CPUState *cpu, run_on_cpu_data unused)
+{
+    int64_t t0 = qemu_clock_get_ns(QEMU_CLOCK_REALTIME), now = t0;
+
+    /*
+     * Other work queued for this vCPU ends the hold: the main loop may be
+     * waiting for it (run_on_cpu() from a dirty-log sync, say), and the
+     * mover that frees DRAM runs in the main loop.
+     */
+    while (!cpu->stop && cpu_work_list_empty(cpu) &&
+           now < qatomic_read(&sculpt_stall_until)) {
+        qemu_cond_timedwait_bql(cpu->halt_cond, SCULPT_AUTO_STALL_POLL_MS);
+        now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+    }
+    qatomic_add(&sculpt_stall_ns, now - t0);
+    qatomic_dec(&sculpt_stall_queued);
+    trace_sculpt_auto_stall_cpu(cpu->cpu_index, now - t0, cpu->stop,
+                                !cpu_work_list_empty(cpu));
+}
+
+/* Hold the vCPUs a while longer, or let them go.  Sculpt thread. */
+static void sculpt_auto_stall(SculptAuto *a, bool hold)
+{
+    int64_t now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+
+    /*
+     * However long the guard needs, the guest gets a fifth of the time at
+     * least: a hold lasts at most SCULPT_AUTO_STALL_MAX_MS, and the next
+     * one waits a quarter of that.  The budget then gives way rather than
+     * the VM.
+     */
+    if (hold && !a->stalling && now < a->stall_next) {
+        return;
+    }
+    if (hold && a->stalling &&
+        now - a->stall_began > SCULPT_AUTO_STALL_MAX_MS * SCALE_MS) {
+        a->stall_next = now + SCULPT_AUTO_STALL_MAX_MS * SCALE_MS / 4;
+        hold = false;
+    }
+    if (!hold || migration_is_running()) {
+        if (a->stalling) {
+            qatomic_set(&sculpt_stall_until, 0);
+            a->stalling = false;
+            trace_sculpt_auto_stall(false);
+        }
+        return;
+    }
+    qatomic_set(&sculpt_stall_until, now + SCULPT_AUTO_STALL_MS * SCALE_MS);
+    if (!a->stalling) {
+        a->stalling = true;
+        a->stall_began = now;
+        trace_sculpt_auto_stall(true);
+    }
+    if (sculpt_auto_hold()) {
+        qemu_mutex_lock(&a->lock);
+        a->st.stalls++;
+        qemu_mutex_unlock(&a->lock);
+    }
+}
+
+/*
+ * Hold the vCPUs if the guard wants them held and they are not already.
+ * The sculpt thread calls it, and the mover once it resumed the vCPUs
+ * from a batch (a pause ends a hold early: the vCPUs stop from inside
+ * it).  Returns whether it queued a hold.  Any thread.
+ */
+bool sculpt_auto_hold(void)
+{
+    CPUState *cpu;
+
+    if (qatomic_read(&sculpt_stall_until) <=
+        qemu_clock_get_ns(QEMU_CLOCK_REALTIME) ||
+        qatomic_cmpxchg(&sculpt_stall_queued, 0, 1) != 0) {
+        return false;           /* not wanted, or held: sees the deadline */
+    }
+    cpu_list_lock();
+    CPU_FOREACH(cpu) {
+        qatomic_inc(&sculpt_stall_queued);
+        async_run_on_cpu(cpu, sculpt_auto_stall_cpu, RUN_ON_CPU_NULL);
+    }
+    cpu_list_unlock();
+    qatomic_dec(&sculpt_stall_queued);  /* the claim taken above */
+    return true;
+}
+
+/*
  * Between intervals (every SCULPT_AUTO_GUARD_MS): if the guest paged in or
  * touched enough to pass the budget's high mark, act at once rather than
  * at the next interval: drop cold-file blocks, demote others.  Victims,
@@ -931,27 +1055,36 @@ void sculpt_auto_tick(SculptState *s, const uint32_t *dirty,
  * not growing, i.e. not being paged in or filled right now; those that
  * are, are the guest's new working set.  Sculpt thread.
  */
-void sculpt_auto_guard(SculptState *s)
+unsigned sculpt_auto_guard(SculptState *s)
 {
     SculptAuto *a = s->autos;
     uint64_t budget, dram, page, target, freed = 0, dropped = 0;
     uint64_t allowance, copied = 0;
+    unsigned next;
     g_autofree uint8_t *drop = NULL, *demote = NULL;
     g_autoptr(GArray) to_cold = NULL;
 
     if (!a || !a->observed || !qatomic_read(&s->auto_on)) {
-        return;
+        return SCULPT_AUTO_GUARD_MS;
     }
     budget = qatomic_read(&s->fast_budget);
     dram = sculpt_auto_dram(s, NULL);
     if (budget && dram > budget) {
         a->ticks_since_over = 0;
     }
+    /*
+     * Near the budget, look more often: a guest paging a new working set
+     * in from the cold file adds more than 5% of a 256 MiB budget in
+     * 20 ms here (test-auto-guest's phase changes).
+     */
+    next = dram > budget * SCULPT_AUTO_NEAR ? SCULPT_AUTO_GUARD_NEAR_MS :
+           SCULPT_AUTO_GUARD_MS;
     if (!budget || dram <= budget * SCULPT_AUTO_HIGH) {
-        return;
+        sculpt_auto_stall(a, false);
+        return next;
     }
     if (!sculpt_auto_residency(s, a)) {
-        return;
+        return next;
     }
     sculpt_auto_harvest(s, a);          /* accessed since the interval began */
     page = a->page;
@@ -1004,6 +1137,16 @@ void sculpt_auto_guard(SculptState *s)
             dropped += (uint64_t)a->res[b] * page;
         }
     }
+    /*
+     * Still over the budget with all it could drop (what it demotes frees
+     * nothing until it is moved; measured again, as the guest may have
+     * dirtied what was dropped): the guest outruns the guard, so hold its
+     * vCPUs until DRAM is back.  Between the high mark and the budget, a
+     * hold runs out by itself.
+     */
+    if (dram - dropped > budget) {
+        sculpt_auto_stall(a, sculpt_auto_dram(s, NULL) > budget);
+    }
     qemu_mutex_lock(&a->lock);
     a->st.dropped += dropped;
     a->st.guard_drops++;
@@ -1012,6 +1155,7 @@ void sculpt_auto_guard(SculptState *s)
         qemu_bh_schedule(a->bh);
     }
     qemu_mutex_unlock(&a->lock);
+    return next;
 }
 
 /* Main loop: hand the planned moves to the mover. */
@@ -1093,6 +1237,7 @@ SculptAutoStats *sculpt_auto_stats(SculptState *s)
     st->enabled = qatomic_read(&s->auto_on);
     st->fast_budget = qatomic_read(&s->fast_budget);
     st->move_bandwidth = qatomic_read(&s->move_bandwidth);
+    st->stall_ms = qatomic_read(&sculpt_stall_ns) / SCALE_MS;
     return st;
 }
 

@@ -117,7 +117,7 @@ struct SculptState {
                                            (remap, attributes), measured */
     struct {
         uint64_t moves, blocks_moved, blocks_empty, bytes_moved, failures;
-        uint64_t pauses, pause_max, mmaps, discards;
+        uint64_t pauses, pause_max, mmaps, discards, stale_copies;
     } stats;
     uint64_t pause_ns[SCULPT_PAUSE_SAMPLES];
     uint64_t pause_pos;
@@ -156,9 +156,11 @@ void sculpt_auto_cleanup(SculptState *s);
 bool sculpt_auto_observe(SculptState *s, uint32_t *access, uint8_t *sampled);
 void sculpt_auto_tick(SculptState *s, const uint32_t *dirty,
                       uint64_t interval_ns);
-/* How often auto mode checks the budget between intervals */
+/* How often auto mode checks the budget between intervals, and near it */
 #define SCULPT_AUTO_GUARD_MS 20
-void sculpt_auto_guard(SculptState *s);
+#define SCULPT_AUTO_GUARD_NEAR_MS 5
+unsigned sculpt_auto_guard(SculptState *s);
+bool sculpt_auto_hold(void);
 void sculpt_auto_kick(SculptState *s);
 void sculpt_auto_moved(SculptState *s, uint64_t blocks_to_cold,
                        uint64_t blocks_to_fast);

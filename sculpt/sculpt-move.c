@@ -63,6 +63,7 @@ typedef struct SculptRun {
     bool ready;                 /* faulted in before the pause */
     bool precopied;             /* dst slots got a copy before the pause */
     bool zeroed;                /* ... zeros: the sources held no data */
+    uint8_t stale;              /* pauses that found that copy too stale */
 } SculptRun;
 
 struct SculptOp {
@@ -639,12 +640,23 @@ static SculptHmVmaAttrs sculpt_attrs(SculptState *s, sculpt_tier to)
 }
 
 /*
- * Move one run inside the pause.  On success the block map is updated and
- * the sources are left for sculpt_release() (*src is filled); on failure
- * the run is where it was, with its data, and its reservation is freed.
+ * A pre-copied run of which the guest rewrote more than this share since
+ * (it is filling it, say) is not fixed inside the pause, which would cost
+ * up to a full copy at page-cache speed: it is copied again outside, at
+ * most SCULPT_STALE_TRIES times, and then fixed whatever it costs.
  */
-static bool sculpt_move_run(SculptState *s, SculptRun *r, SculptHmLoc *src,
-                            SculptHmMoveResult *out, Error **errp)
+#define SCULPT_STALE_SHARE 4        /* a quarter */
+#define SCULPT_STALE_TRIES 2
+
+/*
+ * Move one run inside the pause.  On success (0) the block map is updated
+ * and the sources are left for sculpt_release() (*src is filled).  On
+ * -EAGAIN the run's copy made before the pause was too stale: nothing
+ * moved, the run must be prepared again.  On failure (-1, errp set) the
+ * run is where it was, with its data, and its reservation is freed.
+ */
+static int sculpt_move_run(SculptState *s, SculptRun *r, SculptHmLoc *src,
+                           SculptHmMoveResult *out, Error **errp)
 {
     SculptHmVmaAttrs attrs = sculpt_attrs(s, r->to);
     SculptHmMove mv = {
@@ -662,15 +674,27 @@ static bool sculpt_move_run(SculptState *s, SculptRun *r, SculptHmLoc *src,
         .flags = SCULPT_HM_DEFER_RELEASE | SCULPT_HM_NT_COPY |
                  (r->precopied ? SCULPT_HM_VERIFY_COPY : 0) |
                  (r->zeroed ? SCULPT_HM_DST_ZERO : 0),
+        .fix_limit = r->stale < SCULPT_STALE_TRIES ?
+                     MAX(r->n * s->block_size / SCULPT_STALE_SHARE, 1) : 0,
     };
     SculptHmMoveResult res = { 0 };
     char err[256];
     char *cerr = NULL;
+    int ret;
 
     sculpt_run_locs(s, r, src);
     /* The remap drops the range's userfaultfd registration: redo later. */
     sculpt_track_remapped(s, r->first * s->block_size, r->n * s->block_size);
-    if (sculpt_hm_move_run(&mv, &res, err, sizeof(err))) {
+    ret = sculpt_hm_move_run(&mv, &res, err, sizeof(err));
+    if (ret == -EAGAIN && res.where == SCULPT_HM_AT_SRC) {
+        trace_sculpt_move_stale(r->first, r->n, res.bytes_fixed,
+                                res.ns_copy);
+        s->stats.stale_copies++;
+        r->ready = r->precopied = r->zeroed = false;
+        r->stale++;
+        return -EAGAIN;
+    }
+    if (ret) {
         if (res.where == SCULPT_HM_AT_DST) {
             /* Data complete at dst, the sources untouched: keep dst. */
             warn_report("sculpt: %s; the run stays at its destination", err);
@@ -679,7 +703,7 @@ static bool sculpt_move_run(SculptState *s, SculptRun *r, SculptHmLoc *src,
                        " to %s failed: %s", r->first, r->first + r->n - 1,
                        sculpt_tier_names[r->to], err);
             sculpt_unreserve(s, r);
-            return false;
+            return -1;
         }
     }
     *out = res;
@@ -697,7 +721,7 @@ static bool sculpt_move_run(SculptState *s, SculptRun *r, SculptHmLoc *src,
         }
     }
     qemu_mutex_unlock(&s->core_lock);
-    return true;
+    return 0;
 }
 
 /*
@@ -789,7 +813,7 @@ static bool sculpt_split_run_empty(SculptState *s, SculptOp *op, guint i)
  * mapped yet costs a fault (and a read, for a slot used before): 1-4 ms
  * per 2 MiB of cold file against 0.07 ms prefaulted, measured here.  So
  * destination slots are populated for writing and sources read in.
- * Nothing here changes what the guest sees.  Main loop, BQL held.
+ * Nothing here changes what the guest sees.  Main loop, without the BQL.
  */
 static void sculpt_prepare_batch(SculptState *s, SculptOp *op)
 {
@@ -878,6 +902,7 @@ static void sculpt_move_bh(void *opaque)
     g_autoptr(GArray) done = g_array_new(false, false, sizeof(guint));
     g_autofree SculptHmLoc *srcs = NULL;
     uint64_t nsrc = 0;
+    int ret;
     bool cold_released = false;
 
     if (!op) {
@@ -896,12 +921,19 @@ static void sculpt_move_bh(void *opaque)
     }
 
     /*
-     * Under the BQL, which a vCPU thread needs to take an interrupt or
-     * emulate a device: the guest may stall here too (docs/system/
-     * sculpt.rst, "pauses"), so the trace reports how long it took.
+     * Without the BQL: preparing reads cold blocks from disk and writes
+     * to the cold file, up to hundreds of ms when the disk is busy, and a
+     * vCPU thread needs the BQL to take an interrupt or emulate a device.
+     * Held, it stalled the guest for as long (docs/system/sculpt.rst,
+     * "pauses").  Nothing here needs it: the op and its runs are the main
+     * loop's, which is here, the block map has its own lock, and what a
+     * vCPU may do meanwhile (write guest RAM, discard a block through the
+     * balloon) is what the pause's compare-and-fix is for.
      */
     tprep = get_clock();
+    bql_unlock();
     sculpt_prepare_batch(s, op);
+    bql_lock();
     tprep = get_clock() - tprep;
     /* The sculpt thread's page-table work waits until the vCPUs run. */
     qemu_mutex_lock(&s->mm_lock);
@@ -958,7 +990,11 @@ static void sculpt_move_bh(void *opaque)
             sculpt_split_run(op, op->next, fit);
             r = &g_array_index(op->runs, SculptRun, op->next);
         }
-        if (sculpt_move_run(s, r, srcs + nsrc, &res, &err)) {
+        ret = sculpt_move_run(s, r, srcs + nsrc, &res, &err);
+        if (ret == -EAGAIN) {
+            break;          /* copied again before the next pause */
+        }
+        if (!ret) {
             guint idx = op->next;
 
             /*
@@ -1022,6 +1058,7 @@ static void sculpt_move_bh(void *opaque)
      */
     paused = get_clock() - ts;
     qemu_mutex_unlock(&s->mm_lock);
+    sculpt_auto_hold();     /* still over the budget: hold them again */
 
     sculpt_record_pause(s, paused);
     trace_sculpt_batch(object_get_canonical_path_component(OBJECT(s)),

@@ -99,6 +99,7 @@ static SculptStats *sculpt_stats(SculptState *s, uint32_t hottest)
     st->blocks_empty = s->stats.blocks_empty;
     st->bytes_moved = s->stats.bytes_moved;
     st->failures = s->stats.failures;
+    st->stale_copies = s->stats.stale_copies;
     st->pauses = s->stats.pauses;
     st->pause_p50 = sculpt_pause_percentile(s, 50);
     st->pause_p99 = sculpt_pause_percentile(s, 99);
@@ -191,13 +192,15 @@ void hmp_info_sculpt(Monitor *mon, const QDict *qdict)
                            "prefetched %" PRIu64 " MiB (%" PRIu64 " used, %"
                            PRIu64 " not), demoted %" PRIu64 ", promoted %"
                            PRIu64 ", dropped %" PRIu64 " MiB, %" PRIu64
-                           " blocks scattered\n",
+                           " blocks scattered, vCPUs held %" PRIu64
+                           " times (%" PRIu64 " ms)\n",
                            as->enabled ? "on" : "off", as->dram / MiB,
                            as->fast_budget / MiB, as->dram_peak / MiB,
                            as->over_budget, as->ticks, as->hit_ratio,
                            as->prefetched / MiB, as->prefetch_hits,
                            as->prefetch_misses, as->demoted, as->promoted,
-                           as->dropped / MiB, as->scattered_blocks);
+                           as->dropped / MiB, as->scattered_blocks,
+                           as->stalls, as->stall_ms);
         }
         if (st->busy || st->paused) {
             monitor_printf(mon, "  %s%s\n", st->busy ? "busy" : "",

@@ -317,6 +317,7 @@ static void *sculpt_thread(void *opaque)
     SculptState *s = opaque;
     SculptTrack *t = s->track;
     uint64_t nblocks = s->size / s->block_size;
+    unsigned guard_ms = SCULPT_AUTO_GUARD_MS;
 
     qemu_mutex_lock(&t->lock);
     for (;;) {
@@ -333,10 +334,9 @@ static void *sculpt_thread(void *opaque)
                 continue;
             }
             /* Auto mode: between intervals, keep an eye on the budget. */
-            if (!qemu_cond_timedwait(&t->cond, &t->lock,
-                                     SCULPT_AUTO_GUARD_MS)) {
+            if (!qemu_cond_timedwait(&t->cond, &t->lock, guard_ms)) {
                 qemu_mutex_unlock(&t->lock);
-                sculpt_auto_guard(s);
+                guard_ms = sculpt_auto_guard(s);
                 qemu_mutex_lock(&t->lock);
             }
         }

@@ -701,6 +701,8 @@ def sculpt_detail(r):
     if isinstance(a.get("overshoot-max"), int):
         out.append(f"overshoot-max {mib(a['overshoot-max']):.0f} MiB")
     put("scattered blocks at the end", a.get("scattered-blocks"), ",")
+    put("vCPUs held for the budget", a.get("stalls"), ",")
+    put("held, vCPU-ms", a.get("stall-ms"), ",")
     put("demoted", a.get("demoted"), ",")
     put("promoted", a.get("promoted"), ",")
     put("moves", f.get("moves"), ",")

@@ -16,11 +16,11 @@ a vCPU thread inside a host page fault, e.g. reading a cold-file page,
 stops only once the fault is done) and of the time from then to the
 resume (what every vCPU spends stopped at least; with one vCPU, exactly
 what the batch held it beyond its own fault), of the step that prepares
-the batch before it (sources read in, cold pre-copies) with the BQL held,
-during which a vCPU that needs the BQL waits too, and of the parts of
-each run
-(sculpt_move_run: copy or compare, MAP_FIXED, re-applying the mapping's
-attributes), in milliseconds.
+the batch before it (sources read in, cold pre-copies; without the BQL, so
+the guest runs meanwhile), and of the parts of each run (sculpt_move_run:
+copy or compare, MAP_FIXED, re-applying the mapping's attributes), in
+milliseconds; then how many runs were found too stale to fix inside a
+pause and copied again (sculpt_move_stale).
 """
 
 import re
@@ -30,9 +30,10 @@ BATCH = re.compile(r"sculpt_batch .*: (\d+) runs, (\d+) bytes, pause (\d+) ns,"
                    r" vCPUs stopped (\d+) ns"
                    r"(?:, waiting for the last to stop (\d+) ns)?"
                    r"(?:, drain (\d+) ns, resume (\d+) ns)?"
-                   r"(?:, prepared under the BQL (\d+) ns)?")
+                   r"(?:, prepared (?:under the BQL )?(\d+) ns)?")
 RUN = re.compile(r"sculpt_move_run .* copy (\d+) remap (\d+) attrs (\d+) "
                  r"populate (\d+) ns")
+STALE = re.compile(r"sculpt_move_stale .* found in (\d+) ns")
 
 
 def pct(values, p):
@@ -50,7 +51,7 @@ def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     stops, work, moved, copy, remap, attrs = [], [], 0, [], [], []
-    waits, drains, resumes, preps = [], [], [], []
+    waits, drains, resumes, preps, stale = [], [], [], [], []
     with open(sys.argv[1], errors="replace") as f:
         for ln in f:
             m = BATCH.search(ln)
@@ -71,6 +72,10 @@ def main():
                 copy.append(int(m.group(1)))
                 remap.append(int(m.group(2)))
                 attrs.append(int(m.group(3)))
+                continue
+            m = STALE.search(ln)
+            if m:
+                stale.append(int(m.group(1)))
     print(f"{len(stops)} batches, {moved >> 20} MiB moved")
     line("vCPUs stopped per batch", stops)
     line("of which moving", work)
@@ -82,11 +87,15 @@ def main():
         line("block I/O drain", drains)
         line("drain end, resume", resumes)
     if preps:
-        line("prepare, BQL held", preps)
+        line("prepare (guest runs)", preps)
     if copy:
         line("run: copy or compare", copy)
         line("run: MAP_FIXED", remap)
         line("run: attributes", attrs)
+    if stale:
+        print(f"{len(stale)} runs too stale to fix in the pause, copied "
+              f"again (compare cut short: p50 {pct(stale, 0.5):.3f}, max "
+              f"{max(stale) / 1e6:.3f} ms)")
 
 
 if __name__ == "__main__":

@@ -212,6 +212,7 @@ static SculptHmPool *add_pool(SculptHmKind kind, uint64_t slots,
 }
 
 static uint64_t precopy_errors;   /* failed pre-copies (pool_write) */
+static uint64_t move_fix_limit;   /* SculptHmMove.fix_limit for move() */
 
 /*
  * Move guest blocks [b, b+n) to dst; returns the move's result code,
@@ -224,7 +225,7 @@ static int move(uint64_t b, uint64_t n, SculptHmPool *dst, unsigned flags,
     SculptHmLoc src[64];
     SculptHmMove mv = {
         .host = guest + b * bs, .nblocks = n, .src = src, .dst = dst,
-        .attrs = &attrs, .flags = flags,
+        .attrs = &attrs, .flags = flags, .fix_limit = move_fix_limit,
     };
     uint64_t i, slot, after = SCULPT_HM_NO_SLOT;
     int ret;
@@ -666,6 +667,36 @@ static int64_t slot_cached(SculptHmPool *cold, uint64_t b)
  * scattered reads that page alone from the cold file; advised dense again,
  * the mapping is as QEMU's (huge folios, where THP allows).  Data intact.
  */
+/*
+ * A pre-copy the "guest" rewrote more of than fix_limit allows is not
+ * fixed inside the pause: -EAGAIN, nothing remapped, every byte intact;
+ * within the limit it is fixed as before.  move() rewrites one whole
+ * block of the run between its pre-copy and the move.
+ */
+static void stale_test(SculptHmPool *cold)
+{
+    SculptHmMoveResult res;
+    int r;
+
+    everything_home();
+    move_fix_limit = bs / 2;            /* a quarter of a 2-block run */
+    r = move(4, 2, cold, SCULPT_HM_VERIFY_COPY, &res);
+    ok(r == -EAGAIN && res.where == SCULPT_HM_AT_SRC &&
+       loc[4].pool == &home && loc[5].pool == &home &&
+       res.bytes_fixed > bs / 2 && verify_all() == 0,
+       "pre-copy rewritten past fix_limit (%" PRIu64 " KiB): -EAGAIN, "
+       "the run stays home, every byte intact (\"%s\")",
+       res.bytes_fixed >> 10, err);
+    move_fix_limit = 2 * bs;
+    r = move(4, 2, cold, SCULPT_HM_VERIFY_COPY, &res);
+    ok(r == 0 && loc[4].pool == cold && loc[5].pool == cold &&
+       res.bytes_fixed == bs && verify_all() == 0,
+       "pre-copy rewritten within fix_limit: fixed in the move (%" PRIu64
+       " KiB), every byte verified", res.bytes_fixed >> 10);
+    move_fix_limit = 0;
+    everything_home();
+}
+
 static void advise_test(SculptHmPool *cold)
 {
     SculptHmMoveResult res;
@@ -956,6 +987,7 @@ static void run_block_size(uint64_t block, int steps)
         dram_test(cold);
         empty_test(cold);
         advise_test(cold);
+        stale_test(cold);
     }
     if (swap) {
         swap_test(swap);
