@@ -1169,8 +1169,8 @@ unsigned sculpt_auto_guard(SculptState *s)
      * guard, so hold its vCPUs until DRAM is back.  Not for pages it brings
      * back: each of those is a fault the guest waits for already, and at a
      * budget just under its working set, holding it at every refault cost
-     * phases-cycle 11.6 s of 40 (0.27x of unconstrained, one run of
-     * bench/e2e/SWEEP.md at 640 MiB).  Between the high mark and the
+     * phases-cycle 11.6 s of a 37 s run (0.27x of unconstrained, one run
+     * of bench/e2e/SWEEP.md's sweep at 640 MiB).  Between the high mark and the
      * budget, a hold runs out by itself.
      */
     if (dram - dropped > budget && a->fresh >= a->ppb * a->page) {
