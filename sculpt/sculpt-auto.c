@@ -112,8 +112,6 @@ struct SculptAuto {
     unsigned char *vec;         /* mincore() vector */
     uint32_t *res;              /* pages in DRAM per block, now */
     uint32_t *res_after;        /* ... after the previous interval's acts */
-    uint32_t *peak;             /* ... the most it ever had */
-    uint64_t fresh;             /* bytes past peak at the last look */
     uint8_t *tier;              /* sculpt_tier per block, at observe */
     uint64_t *slot;
     float *prob;
@@ -197,29 +195,7 @@ static void sculpt_auto_placement(SculptState *s, SculptAuto *a)
  * bench/tracking/RESIDENCY.md).  Once cachestat fails (an older kernel, or
  * a hugetlbfs pool, which it refuses), mincore for good.  Sculpt thread.
  */
-static bool sculpt_auto_residency_read(SculptState *s, SculptAuto *a);
-
-/*
- * Which pages of each block are in DRAM (a->res), and how much of that the
- * guest holds for the first time (a->fresh: above the most each block
- * ever held, i.e. memory it fills, not pages it brings back).
- */
 static bool sculpt_auto_residency(SculptState *s, SculptAuto *a)
-{
-    if (!sculpt_auto_residency_read(s, a)) {
-        return false;
-    }
-    a->fresh = 0;
-    for (uint64_t b = 0; b < a->nblocks; b++) {
-        if (a->res[b] > a->peak[b]) {
-            a->fresh += (uint64_t)(a->res[b] - a->peak[b]) * a->page;
-            a->peak[b] = a->res[b];
-        }
-    }
-    return true;
-}
-
-static bool sculpt_auto_residency_read(SculptState *s, SculptAuto *a)
 {
     sculpt_auto_placement(s, a);
     for (uint64_t b = 0; a->cachestat && b < a->nblocks; b++) {
@@ -1164,16 +1140,11 @@ unsigned sculpt_auto_guard(SculptState *s)
     /*
      * Still over the budget with all it could drop (what it demotes frees
      * nothing until it is moved; measured again, as the guest may have
-     * dirtied what was dropped), while the guest fills memory it never
-     * held, at least a block of it since the last look: it outruns the
-     * guard, so hold its vCPUs until DRAM is back.  Not for pages it brings
-     * back: each of those is a fault the guest waits for already, and at a
-     * budget just under its working set, holding it at every refault cost
-     * phases-cycle 11.6 s of a 37 s run (0.27x of unconstrained, one run
-     * of bench/e2e/SWEEP.md's sweep at 640 MiB).  Between the high mark and the
-     * budget, a hold runs out by itself.
+     * dirtied what was dropped): the guest outruns the guard, so hold its
+     * vCPUs until DRAM is back.  Between the high mark and the budget, a
+     * hold runs out by itself.
      */
-    if (dram - dropped > budget && a->fresh >= a->ppb * a->page) {
+    if (dram - dropped > budget) {
         sculpt_auto_stall(a, sculpt_auto_dram(s, NULL) > budget);
     }
     qemu_mutex_lock(&a->lock);
@@ -1282,7 +1253,6 @@ void sculpt_auto_init(SculptState *s)
     a->vec = g_new0(unsigned char, s->size / a->page);
     a->res = g_new0(uint32_t, a->nblocks);
     a->res_after = g_new0(uint32_t, a->nblocks);
-    a->peak = g_new0(uint32_t, a->nblocks);
     a->tier = g_new0(uint8_t, a->nblocks);
     a->slot = g_new0(uint64_t, a->nblocks);
     a->prob = g_new0(float, a->nblocks);
@@ -1330,7 +1300,6 @@ void sculpt_auto_cleanup(SculptState *s)
     g_free(a->vec);
     g_free(a->res);
     g_free(a->res_after);
-    g_free(a->peak);
     g_free(a->tier);
     g_free(a->slot);
     g_free(a->prob);
