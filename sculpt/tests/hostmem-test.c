@@ -671,7 +671,9 @@ static int64_t slot_cached(SculptHmPool *cold, uint64_t b)
  * A pre-copy the "guest" rewrote more of than fix_limit allows is not
  * fixed inside the pause: -EAGAIN, nothing remapped, every byte intact;
  * within the limit it is fixed as before.  move() rewrites one whole
- * block of the run between its pre-copy and the move.
+ * block of the run between its pre-copy and the move, block b or b+1 with
+ * gen[b] + 7: block 5 is given another generation first, so that either
+ * rewrite changes the block.
  */
 static void stale_test(SculptHmPool *cold)
 {
@@ -680,6 +682,7 @@ static void stale_test(SculptHmPool *cold)
 
     everything_home();
     move_fix_limit = bs / 2;            /* a quarter of a 2-block run */
+    write_block(5, gen[4] + 100);
     r = move(4, 2, cold, SCULPT_HM_VERIFY_COPY, &res);
     ok(r == -EAGAIN && res.where == SCULPT_HM_AT_SRC &&
        loc[4].pool == &home && loc[5].pool == &home &&
@@ -688,6 +691,7 @@ static void stale_test(SculptHmPool *cold)
        "the run stays home, every byte intact (\"%s\")",
        res.bytes_fixed >> 10, err);
     move_fix_limit = 2 * bs;
+    write_block(5, gen[4] + 100);
     r = move(4, 2, cold, SCULPT_HM_VERIFY_COPY, &res);
     ok(r == 0 && loc[4].pool == cold && loc[5].pool == cold &&
        res.bytes_fixed == bs && verify_all() == 0,
