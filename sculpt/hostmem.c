@@ -1083,23 +1083,43 @@ uint64_t sculpt_hm_copy_fix(void *dst, const void *src, size_t len,
 {
     uint8_t *d = dst;
     const uint8_t *s = src;
-    uint64_t fixed = 0;
-    size_t off, n;
+    uint64_t fixed = 0, *diff = NULL;
+    size_t off, n, pg;
 
     /*
-     * With a limit, count first and write nothing when it is passed: the
+     * With a limit, compare first and write nothing when it is passed: the
      * first store into a clean page of a file costs a write fault
-     * (page_mkwrite), far more than comparing the page.
+     * (page_mkwrite), far more than comparing the page.  The pages found
+     * different are remembered, so that none is compared twice (nothing
+     * else writes either buffer meanwhile: the caller's pause).
      */
-    for (off = 0; limit != UINT64_MAX && off < len && fixed <= limit;
-         off += n) {
-        n = len - off < 4096 ? len - off : 4096;
-        fixed += memcmp(d + off, s + off, n) ? n : 0;
+    if (limit != UINT64_MAX) {
+        diff = calloc((len + 4095) / 4096 / 64 + 1, sizeof(*diff));
+        for (off = 0, pg = 0; off < len && fixed <= limit; off += n, pg++) {
+            n = len - off < 4096 ? len - off : 4096;
+            if (memcmp(d + off, s + off, n)) {
+                fixed += n;
+                if (diff) {
+                    diff[pg / 64] |= 1ULL << (pg % 64);
+                }
+            }
+        }
+        if (fixed > limit) {
+            free(diff);
+            return fixed;
+        }
+        if (diff) {
+            for (off = 0, pg = 0; off < len; off += n, pg++) {
+                n = len - off < 4096 ? len - off : 4096;
+                if (diff[pg / 64] & (1ULL << (pg % 64))) {
+                    memcpy(d + off, s + off, n);
+                }
+            }
+            free(diff);
+            return fixed;
+        }
+        fixed = 0;          /* no memory for the list: compare again */
     }
-    if (fixed > limit) {
-        return fixed;
-    }
-    fixed = 0;
     for (off = 0; off < len; off += n) {
         n = len - off < 4096 ? len - off : 4096;
         if (memcmp(d + off, s + off, n)) {
@@ -1368,6 +1388,8 @@ int sculpt_hm_move_run(const SculptHmMove *mv, SculptHmMoveResult *res,
             }
             res->bytes_fixed += sculpt_hm_copy_fix(win + i * bs,
                                                    mv->host + i * bs, bs,
+                                                   limit == UINT64_MAX ?
+                                                   UINT64_MAX :
                                                    limit - res->bytes_fixed);
         }
     } else if (mv->flags & SCULPT_HM_VERIFY_COPY) {
