@@ -124,6 +124,25 @@ enum {
      * any other is compared and fixed like a pre-copy.
      */
     SCULPT_HM_DST_ZERO      = 1 << 4,
+    /*
+     * Hand page tables over instead of tearing them down and faulting them
+     * in again.  Each source run in a memfd pool first moves (mremap) to
+     * its own pool's window, at its slots: its entries leave the pause,
+     * and the release after it punches pages and entries together.  For a
+     * destination in DRAM, the entries the copy built in the destination's
+     * window then move to the guest address (MREMAP_DONTUNMAP: the window
+     * stays, empty), so the guest does not fault the run in again.  Where
+     * the kernel refuses, or for cold and swap destinations (whose release
+     * works through the window), the destination is mapped afresh with
+     * mmap(MAP_FIXED) as without the flag; the result is the same.
+     */
+    SCULPT_HM_TRANSFER      = 1 << 5,
+    /*
+     * With TRANSFER: some source's guest mapping is mlock()ed (a locked
+     * hot zone): no source is moved out to its window, which would keep
+     * the lock; MAP_FIXED-style unmapping unlocks them.
+     */
+    SCULPT_HM_SRC_LOCKED    = 1 << 6,
 };
 
 typedef struct SculptHmMove {
@@ -153,6 +172,8 @@ typedef struct SculptHmMoveResult {
     bool released;          /* sources released (else the caller does it) */
     int release_err;        /* a punch failed: slot recycled instead */
     uint32_t mmaps;         /* mmap() calls made (remap + any restore) */
+    uint32_t mremaps;       /* TRANSFER: page-table moves (mremap) done */
+    bool transferred;       /* TRANSFER: the guest took the window's entries */
     uint64_t ns_copy, ns_remap, ns_attrs, ns_populate, ns_release;
     uint64_t bytes_fixed;   /* VERIFY_COPY: bytes that differed, copied */
     uint64_t blocks_empty;  /* DST_ZERO: sources without data, not read */
@@ -395,6 +416,7 @@ typedef enum SculptHmSyscall {
     SCULPT_HM_SYS_FALLOCATE,
     SCULPT_HM_SYS_MADVISE,
     SCULPT_HM_SYS_MBIND,
+    SCULPT_HM_SYS_MREMAP,
     SCULPT_HM_SYS__MAX,
 } SculptHmSyscall;
 

@@ -39,6 +39,7 @@ struct SculptState {
     char *hot_pool;                 /* none, memfd, thp, hugetlb */
     uint64_t hot_size;
     bool hot_lock;
+    bool transfer;                  /* x-transfer: moves hand page tables over */
     char *cold_tier;                /* none, file, numa, swap */
     char *cold_dir;
     uint32_t cold_node;

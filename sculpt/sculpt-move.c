@@ -669,9 +669,12 @@ static int sculpt_move_run(SculptState *s, SculptRun *r, SculptHmLoc *src,
         /*
          * Release after the pause (punching 4 KiB shmem pages is slow);
          * non-temporal stores: the copy is not read again soon, and they
-         * move data faster than memcpy here (bench/mover/RESULTS.md).
+         * move data faster than memcpy here (bench/mover/RESULTS.md);
+         * the page tables the copy built go to the guest, and the old
+         * ones leave the pause to be torn down by the release.
          */
         .flags = SCULPT_HM_DEFER_RELEASE | SCULPT_HM_NT_COPY |
+                 (s->transfer ? SCULPT_HM_TRANSFER : 0) |
                  (r->precopied ? SCULPT_HM_VERIFY_COPY : 0) |
                  (r->zeroed ? SCULPT_HM_DST_ZERO : 0),
         .fix_limit = r->stale < SCULPT_STALE_TRIES ?
@@ -683,6 +686,12 @@ static int sculpt_move_run(SculptState *s, SculptRun *r, SculptHmLoc *src,
     int ret;
 
     sculpt_run_locs(s, r, src);
+    for (uint64_t i = 0; i < r->n && s->hot_lock; i++) {
+        if (src[i].pool == &s->pools[SCULPT_TIER_HOT]) {
+            mv.flags |= SCULPT_HM_SRC_LOCKED;   /* the hot zone is locked */
+            break;
+        }
+    }
     /* The remap drops the range's userfaultfd registration: redo later. */
     sculpt_track_remapped(s, r->first * s->block_size, r->n * s->block_size);
     ret = sculpt_hm_move_run(&mv, &res, err, sizeof(err));

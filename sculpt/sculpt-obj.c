@@ -555,7 +555,7 @@ static void sculpt_set_track(Object *obj, bool value, Error **errp)
 
 /*
  * x-fault-inject=SYSCALL:N[:ERRNO] makes the Nth next mmap, fallocate,
- * madvise or mbind of the mover fail (default ERRNO: ENOMEM), to test
+ * madvise, mbind or mremap of the mover fail (default ERRNO: ENOMEM), to test
  * that a failed move loses nothing.  Settable at any time; tests only.
  */
 static void sculpt_set_fault_inject(Object *obj, const char *value,
@@ -566,6 +566,7 @@ static void sculpt_set_fault_inject(Object *obj, const char *value,
         [SCULPT_HM_SYS_FALLOCATE] = "fallocate",
         [SCULPT_HM_SYS_MADVISE] = "madvise",
         [SCULPT_HM_SYS_MBIND] = "mbind",
+        [SCULPT_HM_SYS_MREMAP] = "mremap",
     };
     g_auto(GStrv) f = g_strsplit(value, ":", 3);
     uint64_t nth = 0, err = ENOMEM;
@@ -579,7 +580,7 @@ static void sculpt_set_fault_inject(Object *obj, const char *value,
         }
     }
     error_setg(errp, "x-fault-inject wants SYSCALL:N[:ERRNO] with SYSCALL "
-               "one of mmap, fallocate, madvise, mbind");
+               "one of mmap, fallocate, madvise, mbind, mremap");
 }
 
 /*
@@ -668,6 +669,20 @@ static void sculpt_set_hot_lock(Object *obj, bool value, Error **errp)
     }
 }
 
+/*
+ * x-transfer=off makes moves map their destination afresh (MAP_FIXED) and
+ * the guest fault it in, as before SCULPT_HM_TRANSFER: for comparisons.
+ */
+static bool sculpt_get_transfer(Object *obj, Error **errp)
+{
+    return SCULPT(obj)->transfer;
+}
+
+static void sculpt_set_transfer(Object *obj, bool value, Error **errp)
+{
+    SCULPT(obj)->transfer = value;
+}
+
 static void sculpt_instance_init(Object *obj)
 {
     SculptState *s = SCULPT(obj);
@@ -678,6 +693,7 @@ static void sculpt_instance_init(Object *obj)
     s->track_duty = 100;
     s->sampling_cpu = 5;
     s->move_bandwidth = SCULPT_DEFAULT_MOVE_BANDWIDTH;
+    s->transfer = true;
     qemu_mutex_init(&s->core_lock);
     qemu_mutex_init(&s->mm_lock);
 }
@@ -805,6 +821,11 @@ static void sculpt_class_init(ObjectClass *oc, void *data)
                                                      move_bandwidth));
     object_class_property_set_description(oc, "move-bandwidth",
         "bytes per second auto mode may copy or prefetch (default 1G)");
+    object_class_property_add_bool(oc, "x-transfer", sculpt_get_transfer,
+                                   sculpt_set_transfer);
+    object_class_property_set_description(oc, "x-transfer",
+        "moves hand the copy's page tables to the guest (mremap) instead "
+        "of mapping afresh (default on; off only to compare)");
     object_class_property_add_str(oc, "x-fault-inject", NULL,
                                   sculpt_set_fault_inject);
     object_class_property_set_description(oc, "x-fault-inject",

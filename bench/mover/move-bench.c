@@ -292,8 +292,13 @@ static uint64_t move(uint64_t b, uint64_t n, SculptHmPool *dst,
     return t;
 }
 
-/* Put every block into target in big runs (not measured) */
-static void place_all(SculptHmPool *target)
+/*
+ * Put every block into target in big runs (not measured); with the
+ * variant's TRANSFER flag, so the windows end up as that variant's moves
+ * leave them (a window whose entries went to the guest gets them back
+ * when the guest moves out of it)
+ */
+static void place_all(SculptHmPool *target, unsigned flags)
 {
     uint64_t b, n, z = 0;
 
@@ -303,7 +308,7 @@ static void place_all(SculptHmPool *target)
             /* same side of target */
         }
         if (loc[b].pool != target) {
-            move(b, n, target, 0, &z);
+            move(b, n, target, flags & SCULPT_HM_TRANSFER, &z);
         }
     }
 }
@@ -336,8 +341,8 @@ static void run_variant(const Variant *v)
     double mc[MAXREP], ratio[MAXREP], ratio_rf[MAXREP];
     double *pause = calloc(reps * (nblk + 1), sizeof(double));
     size_t npause = 0;
-    uint64_t mm0, bpb = batch_bytes / bs ? batch_bytes / bs : 1;
-    uint64_t moved_blocks = 0, mmaps = 0, bytes_last = gsize;
+    uint64_t mm0, mr0, bpb = batch_bytes / bs ? batch_bytes / bs : 1;
+    uint64_t moved_blocks = 0, mmaps = 0, mremaps = 0, bytes_last = gsize;
     long vmas = 0;
     int r;
     SculptHmPool *x = &pa, *y = &pb;
@@ -349,13 +354,14 @@ static void run_variant(const Variant *v)
     for (r = 0; r < reps; r++) {
         uint64_t total = 0, bytes = 0, b, ns_rel = 0;
 
-        place_all(x);
+        place_all(x, v->flags);
         if (!v->from_home) {
             /* the sources were recycled into x's free list last time */
         }
         madvise(guest, gsize, MADV_POPULATE_READ);
         mc[r] = memcpy_once();      /* paired baseline, same moment */
         mm0 = sculpt_hm_syscall_count(SCULPT_HM_SYS_MMAP);
+        mr0 = sculpt_hm_syscall_count(SCULPT_HM_SYS_MREMAP);
         memset(ns_parts, 0, sizeof(ns_parts));
         if (v->pattern == CONTIG) {
             for (b = 0; b < nblk; b += bpb) {
@@ -389,6 +395,7 @@ static void run_variant(const Variant *v)
             bytes = gsize / 2;
         }
         mmaps += sculpt_hm_syscall_count(SCULPT_HM_SYS_MMAP) - mm0;
+        mremaps += sculpt_hm_syscall_count(SCULPT_HM_SYS_MREMAP) - mr0;
         bytes_last = bytes;
         moved_blocks += bytes / bs;
         vmas = sculpt_hm_count_vmas(guest, gsize);
@@ -412,15 +419,16 @@ static void run_variant(const Variant *v)
             y = t;
         }
     }
-    printf("%-34s", v->name);
+    printf("%-36s", v->name);
     stat3(gbs, reps, &m, &lo, &hi);
     printf(" %5.2f GB/s [%5.2f..%5.2f]", m, lo, hi);
     stat3(ratio, reps, &m, &lo, &hi);
     printf(" = %4.2fx [%4.2f..%4.2f] of memcpy", m, lo, hi);
     printf("\n    pause/batch p50 %7.1f p99 %7.1f us",
            pct(pause, npause, 0.5), pct(pause, npause, 0.99));
-    printf(" | mmaps/1k blk %6.1f, VMAs %ld",
-           mmaps * 1000.0 / moved_blocks, vmas);
+    printf(" | mmaps/1k blk %6.1f, mremaps/1k blk %6.1f, VMAs %ld",
+           mmaps * 1000.0 / moved_blocks, mremaps * 1000.0 / moved_blocks,
+           vmas);
     stat3(touch, reps, &m, &lo, &hi);
     printf("\n    refault (read every page) %6.1f ms [%.1f..%.1f]", m, lo,
            hi);
@@ -473,7 +481,7 @@ static void bench_cold(void)
     double t_pre;
 
     /* back home, hot pools gone: DRAM is the guest's 1 GiB + anon */
-    place_all(&home);
+    place_all(&home, 0);
     sculpt_hm_pool_destroy(&pa);
     sculpt_hm_pool_destroy(&pb);
     if (sculpt_hm_pool_create(&cold, &cfg, err, sizeof(err))) {
@@ -510,7 +518,7 @@ static void bench_cold(void)
            "disk\n", t_pre, (gsize / 2) / (t_pre * 1e6));
     dram_print("after prefetch:", all, 2);
     printf("  data %s\n", verify() ? "verified" : "MISMATCH");
-    place_all(&home);
+    place_all(&home, 0);
     sculpt_hm_pool_destroy(&cold);
 }
 
@@ -522,12 +530,19 @@ int main(int argc, char **argv)
           SCULPT_HM_NT_COPY },
         { "contiguous, recycled, populate", CONTIG, false,
           SCULPT_HM_POPULATE },
+        { "contiguous, recycled, NT, transfer", CONTIG, false,
+          SCULPT_HM_NT_COPY | SCULPT_HM_TRANSFER },
         { "every other block, recycled", SCATTER, false, 0 },
         { "every other block, recycled, NT", SCATTER, false,
           SCULPT_HM_NT_COPY },
+        { "every other block, recycled, NT, transfer", SCATTER, false,
+          SCULPT_HM_NT_COPY | SCULPT_HM_TRANSFER },
         { "from memfd, punch in pause", CONTIG, true, 0 },
         { "from memfd, punch after resume", CONTIG, true,
           SCULPT_HM_DEFER_RELEASE },
+        { "from memfd, as the mover: NT, transfer, punch after",
+          CONTIG, true,
+          SCULPT_HM_NT_COPY | SCULPT_HM_TRANSFER | SCULPT_HM_DEFER_RELEASE },
         { "naive: per block, punch", NAIVE, true, 0 },
     };
     uint64_t blocks[4] = { 64 << 10, 2 << 20 };

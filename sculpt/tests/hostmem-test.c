@@ -294,13 +294,17 @@ static SculptHmPool *pick_pool(void)
 static void random_moves(int steps)
 {
     uint64_t moved = 0, bad = 0, released = 0, prefetched = 0;
-    uint64_t fails = 0, rewrites = 0, verified = 0;
+    uint64_t fails = 0, rewrites = 0, verified = 0, transferred = 0;
     int s;
     bool books = true;
 
     for (s = 0; s < steps; s++) {
         SculptHmPool *dst = pick_pool();
         uint64_t b = rnd() % nblk, n = 1 + rnd() % 8, i;
+
+        if (bs < (2 << 20) && rnd() % 4 == 0) {
+            n = (2 << 20) / bs + rnd() % 8;     /* long enough to transfer */
+        }
         unsigned flags = 0;
         SculptHmMoveResult res;
         int ret;
@@ -325,6 +329,7 @@ static void random_moves(int steps)
         flags |= rnd() % 2 ? SCULPT_HM_NT_COPY : 0;
         flags |= rnd() % 3 == 0 ? SCULPT_HM_POPULATE : 0;
         flags |= rnd() % 4 == 0 ? SCULPT_HM_DEFER_RELEASE : 0;
+        flags |= rnd() % 2 ? SCULPT_HM_TRANSFER : 0;
         if (dst->kind != SCULPT_HM_HUGETLB && rnd() % 3 == 0) {
             flags |= SCULPT_HM_VERIFY_COPY;
             verified++;
@@ -340,6 +345,7 @@ static void random_moves(int steps)
             fails++;
         } else {
             moved += n;
+            transferred += res.transferred;
             if ((dst->kind == SCULPT_HM_COLD_FILE ||
                  dst->kind == SCULPT_HM_SWAP) && rnd() % 2) {
                 ret = sculpt_hm_cold_release(dst, guest + b * bs,
@@ -382,14 +388,16 @@ static void random_moves(int steps)
             books = false;
         }
     }
-    ok(bad == 0 && fails == 0 && precopy_errors == 0,
+    ok(bad == 0 && fails == 0 && precopy_errors == 0 &&
+       (steps < 50 || transferred > 0),
        "%d random steps, %" PRIu64 " KiB blocks: "
        "%" PRIu64 " blocks moved, %" PRIu64 " cold releases, %" PRIu64
        " prefetches, %" PRIu64 " guest rewrites, %" PRIu64 " pre-copied "
-       "moves (a block rewritten before the compare-and-fix), every byte "
+       "moves (a block rewritten before the compare-and-fix), %" PRIu64
+       " runs moved by handing page tables over, every byte "
        "verified after every step (%" PRIu64 " bad blocks, %" PRIu64
        " failures, %" PRIu64 " failed pre-copies)", steps, bs >> 10, moved,
-       released, prefetched, rewrites, verified, bad, fails,
+       released, prefetched, rewrites, verified, transferred, bad, fails,
        precopy_errors);
     ok(books, "slot books balance (pool used slots == blocks placed)");
 }
@@ -492,6 +500,105 @@ static void merge_test(SculptHmPool *p)
        "3 neighbouring runs into neighbouring slots share one mapping "
        "(%ld VMA in the range; %ld in the whole guest before, %ld after)",
        v1, v0, sculpt_hm_count_vmas(guest, GUEST_SIZE));
+    everything_home();
+}
+
+/* Pages of [p, p+len) with a page-table entry (/proc/self/pagemap) */
+static int64_t present_pages(const void *p, uint64_t len)
+{
+    long ps = sysconf(_SC_PAGESIZE);
+    uint64_t first = (uintptr_t)p / ps, n = len / ps, i, e;
+    int64_t present = 0;
+    int fd = open("/proc/self/pagemap", O_RDONLY);
+
+    if (fd < 0) {
+        return -errno;
+    }
+    for (i = 0; i < n; i++) {
+        if (pread(fd, &e, sizeof(e), (first + i) * sizeof(e)) != sizeof(e)) {
+            close(fd);
+            return -EIO;
+        }
+        present += e >> 63;
+    }
+    close(fd);
+    return present;
+}
+
+/*
+ * SCULPT_HM_TRANSFER: the guest takes the page tables the copy built,
+ * the window keeps none, the old ones leave the guest range; every way
+ * the mremaps can fail falls back or restores, losing nothing.
+ */
+static void transfer_test(SculptHmPool *p)
+{
+    /* runs of 2 MiB at least: shorter ones are mapped afresh */
+    uint64_t n = bs >= (2 << 20) ? 8 : (2 << 20) / bs;
+    uint64_t b0 = 96, b1 = b0 + n, b2 = b1 + n;
+    uint64_t pages = n * bs / sysconf(_SC_PAGESIZE);
+    SculptHmMoveResult res;
+    int64_t g, w;
+    long v;
+    int ret;
+
+    everything_home();
+    ret = move(b0, n, p, SCULPT_HM_TRANSFER, &res);
+    g = present_pages(guest + b0 * bs, n * bs);
+    w = present_pages(p->window + loc[b0].slot * bs, n * bs);
+    ok(ret == 0 && res.transferred && res.mmaps == 0 &&
+       res.mremaps == 2 && loc[b0].pool == p && verify_all() == 0,
+       "transfer home -> %s: 2 mremaps, no mmap, intact",
+       sculpt_hm_kind_name(p->kind));
+    ok(g == (int64_t)pages && w == 0,
+       "the guest maps all %" PRIu64 " pages without a fault (%" PRId64
+       " present), the window none (%" PRId64 ")", pages, g, w);
+    move(b1, n, p, SCULPT_HM_TRANSFER, &res);
+    v = sculpt_hm_count_vmas(guest + b0 * bs, 2 * n * bs);
+    ok(res.transferred && loc[b1].slot == loc[b1 - 1].slot + 1 && v == 1,
+       "two transferred neighbouring runs share one mapping (%ld VMA)", v);
+
+    ret = move(b0, n, &home, SCULPT_HM_TRANSFER, &res);
+    g = present_pages(guest + b0 * bs, n * bs);
+    ok(ret == 0 && res.transferred && loc[b0].pool == &home &&
+       verify_all() == 0 && g == (int64_t)pages,
+       "transfer back home: intact, %" PRId64 " of %" PRIu64 " pages "
+       "present", g, pages);
+
+    /* the source's mremap fails: it is unmapped the usual way (a NUMA
+     * source is never moved out to its window: nothing to fail) */
+    sculpt_hm_inject_fail(SCULPT_HM_SYS_MREMAP,
+                          p->kind == SCULPT_HM_NUMA ? 0 : 1, ENOMEM);
+    ret = move(b1, n, &home, SCULPT_HM_TRANSFER, &res);
+    ok(ret == 0 && res.transferred && res.mremaps == 1 &&
+       loc[b1].pool == &home && verify_all() == 0,
+       "mremap of the source failing: transferred all the same, intact");
+
+    /* the window's mremap fails: mapped afresh */
+    sculpt_hm_inject_fail(SCULPT_HM_SYS_MREMAP, 2, ENOMEM);
+    ret = move(b0, n, p, SCULPT_HM_TRANSFER, &res);
+    ok(ret == 0 && !res.transferred && res.mmaps == 1 &&
+       loc[b0].pool == p && verify_all() == 0 && books_balance(),
+       "mremap of the window failing: mmap(MAP_FIXED) instead, intact");
+
+    /* ... and that mmap fails too, after the source left: restored */
+    sculpt_hm_inject_fail(SCULPT_HM_SYS_MREMAP, 2, ENOMEM);
+    sculpt_hm_inject_fail(SCULPT_HM_SYS_MMAP, 1, ENOMEM);
+    ret = move(b2, n, p, SCULPT_HM_TRANSFER, &res);
+    ok(ret == -ENOMEM && res.where == SCULPT_HM_AT_SRC &&
+       loc[b2].pool == &home && verify_all() == 0 && books_balance(),
+       "mremap and mmap failing with the range half moved out: the "
+       "sources mapped back, intact (\"%s\")", err);
+    write_block(b2 + 1, gen[b2 + 1] + 1);
+    ok(verify_all() == 0, "guest write after the failed transfer lands");
+    sculpt_hm_inject_fail(SCULPT_HM_SYS_MREMAP, 0, 0);
+    sculpt_hm_inject_fail(SCULPT_HM_SYS_MMAP, 0, 0);
+    if (bs < (1 << 20)) {
+        everything_home();
+        ret = move(b0, 2, p, SCULPT_HM_TRANSFER, &res);
+        ok(ret == 0 && !res.transferred && res.mremaps == 0 &&
+           res.mmaps == 1 && verify_all() == 0,
+           "a run under 2 MiB is mapped afresh, intact");
+    }
     everything_home();
 }
 
@@ -947,7 +1054,7 @@ static void tiny_tmpfs_test(void)
 
 static void run_block_size(uint64_t block, int steps)
 {
-    SculptHmPool *mem, *cold = NULL, *swap = NULL, *p;
+    SculptHmPool *mem, *cold = NULL, *swap = NULL, *numa, *p;
     uint64_t slots;
 
     if (setup_guest(block)) {
@@ -970,7 +1077,7 @@ static void run_block_size(uint64_t block, int steps)
     }
     cold = add_pool(SCULPT_HM_COLD_FILE, slots, 0, cold_dir);
     ok(cold != NULL, "cold file pool in %s created", cold_dir);
-    p = add_pool(SCULPT_HM_NUMA, slots, 0, NULL);
+    numa = p = add_pool(SCULPT_HM_NUMA, slots, 0, NULL);
     ok(p != NULL, "NUMA pool bound to node 0 created");
     if (access("/proc/swaps", R_OK) == 0) {
         p = add_pool(SCULPT_HM_SWAP, slots, 0, NULL);
@@ -987,6 +1094,10 @@ static void run_block_size(uint64_t block, int steps)
        "everything moved back home, intact");
     attrs_test();
     merge_test(mem);
+    transfer_test(mem);
+    if (numa) {
+        transfer_test(numa);
+    }
     if (cold) {
         dram_test(cold);
         empty_test(cold);
