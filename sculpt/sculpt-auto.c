@@ -123,6 +123,8 @@ struct SculptAuto {
     uint8_t *armed;             /* block's sampled chunk was zapped */
     uint64_t *pool_page;        /* page size of the block's tier */
     uint8_t *scattered;         /* used here and there: page by page */
+    uint8_t *fresh;             /* moved to the cold file holding no data:
+                                 * read page by page until filled */
     uint8_t *advised;           /* its cold mapping was told so */
     uint64_t *advised_slot;     /* ... at this cold slot */
     uint8_t *strikes;           /* refaults since it was last dense */
@@ -465,7 +467,7 @@ static void sculpt_auto_prefetch(SculptState *s, SculptAuto *a,
 static void sculpt_auto_advise(SculptState *s, SculptAuto *a, uint64_t first,
                                uint64_t n)
 {
-    bool scattered = a->scattered[first];
+    bool scattered = a->scattered[first] || a->fresh[first];
     char err[256];
     int r;
 
@@ -506,6 +508,15 @@ static void sculpt_auto_advise(SculptState *s, SculptAuto *a, uint64_t first,
  * it in page by page (an honest count once advised: no read-around),
  * makes it dense again.  Sculpt thread.
  */
+/*
+ * A block moved to the cold file holding no data (fresh) is read page by
+ * page as well until the guest fills it: its file range is unwritten, and
+ * a fault there zero-fills the whole read-around in the faulting vCPU
+ * thread (two huge folios and more, up to read_ahead_kb); perf caught
+ * single guest stores spending 5-20 ms in that memset, and a vCPU pause
+ * waited for each.  Page by page, a fault zeroes one page; writing a good
+ * part of the block in an interval makes it dense.
+ */
 static void sculpt_auto_classify(SculptState *s, SculptAuto *a,
                                  const uint32_t *dirty)
 {
@@ -519,6 +530,18 @@ static void sculpt_auto_classify(SculptState *s, SculptAuto *a,
         uint32_t back = cold && a->observed && a->res[b] > a->res_after[b] ?
                         a->res[b] - a->res_after[b] : 0;
 
+        /*
+         * fresh: 1..8 while its move is pending (ticks), then 255 once it
+         * is in the cold file, until it is filled or leaves the file.
+         */
+        if (a->fresh[b] && (dirty[b] >= dense ||
+                            (a->advised[b] && back >= a->ppb / 2) ||
+                            (!cold && (a->fresh[b] == 255 ||
+                                       ++a->fresh[b] > 8)))) {
+            a->fresh[b] = 0;
+        } else if (a->fresh[b] && cold) {
+            a->fresh[b] = 255;
+        }
         if (dirty[b] >= dense || (a->advised[b] && back >= a->ppb / 2)) {
             a->scattered[b] = 0;
             a->strikes[b] = 0;
@@ -543,8 +566,8 @@ static void sculpt_auto_classify(SculptState *s, SculptAuto *a,
         if (!cold || a->advised_slot[b] != a->slot[b]) {
             a->advised[b] = 0;
         }
-        if (cold && a->scattered[b] != a->advised[b]) {
-            (a->scattered[b] ? to_scattered : to_dense)[b] = 1;
+        if (cold && (a->scattered[b] || a->fresh[b]) != a->advised[b]) {
+            (a->scattered[b] || a->fresh[b] ? to_scattered : to_dense)[b] = 1;
         }
     }
     sculpt_auto_runs(s, a, to_scattered, sculpt_auto_advise);
@@ -823,6 +846,7 @@ void sculpt_auto_tick(SculptState *s, const uint32_t *dirty,
                 continue;
             }
             demote[b] = 1;
+            a->fresh[b] = 1;
             g_array_append_val(to_cold, b);
             room--;
         }
@@ -1264,6 +1288,7 @@ void sculpt_auto_init(SculptState *s)
     a->armed = g_new0(uint8_t, a->nblocks);
     a->pool_page = g_new0(uint64_t, a->nblocks);
     a->scattered = g_new0(uint8_t, a->nblocks);
+    a->fresh = g_new0(uint8_t, a->nblocks);
     a->advised = g_new0(uint8_t, a->nblocks);
     a->advised_slot = g_new0(uint64_t, a->nblocks);
     a->strikes = g_new0(uint8_t, a->nblocks);
@@ -1311,6 +1336,7 @@ void sculpt_auto_cleanup(SculptState *s)
     g_free(a->armed);
     g_free(a->pool_page);
     g_free(a->scattered);
+    g_free(a->fresh);
     g_free(a->advised);
     g_free(a->advised_slot);
     g_free(a->strikes);

@@ -44,6 +44,7 @@
 #include "qapi/qapi-events-sculpt.h"
 #include "block/block.h"
 #include "migration/misc.h"
+#include "hw/core/cpu.h"
 #include "system/cpus.h"
 #include "system/runstate.h"
 #include "sculpt-int.h"
@@ -902,6 +903,55 @@ static void sculpt_prepare_batch(SculptState *s, SculptOp *op)
     }
 }
 
+/*
+ * For the sculpt_stop_cpu trace: a vCPU thread's state letter and, from
+ * its schedstat, the ns it has run and waited on a run queue.  Only read
+ * while that trace is on (a few /proc reads per batch).
+ */
+typedef struct SculptCpuSched {
+    uint64_t exec_ns, delay_ns;
+    char state;
+} SculptCpuSched;
+
+static void sculpt_cpu_sched(CPUState *cpu, SculptCpuSched *cs)
+{
+    char path[64], buf[512];
+    const char *p;
+    int fd;
+    ssize_t n;
+
+    memset(cs, 0, sizeof(*cs));
+    cs->state = '?';
+    snprintf(path, sizeof(path), "/proc/self/task/%d/schedstat",
+             cpu->thread_id);
+    fd = open(path, O_RDONLY);
+    if (fd >= 0) {
+        n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        if (n > 0) {
+            buf[n] = 0;
+            if (sscanf(buf, "%" SCNu64 " %" SCNu64, &cs->exec_ns,
+                       &cs->delay_ns) != 2) {
+                cs->exec_ns = cs->delay_ns = 0;
+            }
+        }
+    }
+    snprintf(path, sizeof(path), "/proc/self/task/%d/stat", cpu->thread_id);
+    fd = open(path, O_RDONLY);
+    if (fd >= 0) {
+        n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        /* "tid (comm) S ...": the comm may hold spaces and parentheses */
+        if (n > 0) {
+            buf[n] = 0;
+            p = strrchr(buf, ')');
+            if (p && p[1] == ' ' && p[2]) {
+                cs->state = p[2];
+            }
+        }
+    }
+}
+
 static void sculpt_move_bh(void *opaque)
 {
     SculptState *s = opaque;
@@ -910,9 +960,11 @@ static void sculpt_move_bh(void *opaque)
     uint64_t budget, used = 0, t0, t1, ts, tstop, tprep, paused;
     g_autoptr(GArray) done = g_array_new(false, false, sizeof(guint));
     g_autofree SculptHmLoc *srcs = NULL;
+    g_autofree SculptCpuSched *sched = NULL;
     uint64_t nsrc = 0;
     int ret;
     bool cold_released = false;
+    CPUState *cpu;
 
     if (!op) {
         return;
@@ -946,9 +998,30 @@ static void sculpt_move_bh(void *opaque)
     tprep = get_clock() - tprep;
     /* The sculpt thread's page-table work waits until the vCPUs run. */
     qemu_mutex_lock(&s->mm_lock);
+    if (trace_event_get_state_backends(TRACE_SCULPT_STOP_CPU)) {
+        int ncpu = 0;
+
+        CPU_FOREACH(cpu) {
+            ncpu = MAX(ncpu, cpu->cpu_index + 1);
+        }
+        sched = g_new0(SculptCpuSched, 2 * ncpu);
+        CPU_FOREACH(cpu) {
+            sculpt_cpu_sched(cpu, &sched[2 * cpu->cpu_index]);
+        }
+    }
     ts = get_clock();
     pause_all_vcpus();
     tstop = get_clock();
+    if (sched) {
+        CPU_FOREACH(cpu) {
+            SculptCpuSched *a = &sched[2 * cpu->cpu_index], *b = a + 1;
+
+            sculpt_cpu_sched(cpu, b);
+            trace_sculpt_stop_cpu(cpu->cpu_index, tstop - ts, a->state,
+                                  b->exec_ns - a->exec_ns,
+                                  b->delay_ns - a->delay_ns);
+        }
+    }
     /* pause_all_vcpus() dropped the BQL while waiting: look again. */
     reason = sculpt_hold_reason(s);
     if (reason) {

@@ -20,7 +20,11 @@ the batch before it (sources read in, cold pre-copies; without the BQL, so
 the guest runs meanwhile), and of the parts of each run (sculpt_move_run:
 copy or compare, MAP_FIXED, re-applying the mapping's attributes), in
 milliseconds; then how many runs were found too stale to fix inside a
-pause and copied again (sculpt_move_stale).
+pause and copied again (sculpt_move_stale).  With `-trace sculpt_stop_cpu`
+as well, each vCPU's waits of over 1 ms are split by its scheduler figures
+(/proc schedstat): the thread's state when the stop was asked, how much of
+the wait it ran (a guest store in a long host page fault, say), waited for
+a CPU, or slept.
 """
 
 import re
@@ -34,6 +38,9 @@ BATCH = re.compile(r"sculpt_batch .*: (\d+) runs, (\d+) bytes, pause (\d+) ns,"
 RUN = re.compile(r"sculpt_move_run .* copy (\d+) remap (\d+) attrs (\d+) "
                  r"populate (\d+) ns")
 STALE = re.compile(r"sculpt_move_stale .* found in (\d+) ns")
+STOP = re.compile(r"sculpt_stop_cpu vCPU (\d+): stopped after (\d+) ns of "
+                  r"waiting; thread state before (\S), then ran (\d+) ns "
+                  r"and waited for a CPU (\d+) ns")
 
 
 def pct(values, p):
@@ -52,6 +59,7 @@ def main():
         sys.exit(__doc__)
     stops, work, moved, copy, remap, attrs = [], [], 0, [], [], []
     waits, drains, resumes, preps, stale = [], [], [], [], []
+    cpu_stops = []
     with open(sys.argv[1], errors="replace") as f:
         for ln in f:
             m = BATCH.search(ln)
@@ -76,6 +84,11 @@ def main():
             m = STALE.search(ln)
             if m:
                 stale.append(int(m.group(1)))
+                continue
+            m = STOP.search(ln)
+            if m:
+                cpu_stops.append((int(m.group(2)), m.group(3),
+                                  int(m.group(4)), int(m.group(5))))
     print(f"{len(stops)} batches, {moved >> 20} MiB moved")
     line("vCPUs stopped per batch", stops)
     line("of which moving", work)
@@ -96,6 +109,22 @@ def main():
         print(f"{len(stale)} runs too stale to fix in the pause, copied "
               f"again (compare cut short: p50 {pct(stale, 0.5):.3f}, max "
               f"{max(stale) / 1e6:.3f} ms)")
+    slow = [c for c in cpu_stops if c[0] > 1000000]
+    if cpu_stops:
+        states = {}
+        for c in slow:
+            states[c[1]] = states.get(c[1], 0) + 1
+        wait = sum(c[0] for c in slow)
+        # schedstat lags up to a tick for a running thread: cap at the wait
+        ran = sum(min(c[2], c[0]) for c in slow)
+        queued = sum(min(c[3], c[0] - min(c[2], c[0])) for c in slow)
+        print(f"{len(slow)} of {len(cpu_stops)} vCPU stops waited over 1 ms;"
+              f" state when asked: " +
+              ", ".join(f"{k} {v}" for k, v in sorted(states.items())))
+        if wait:
+            print(f"  of that wait the vCPU thread ran {100 * ran / wait:.0f}%,"
+                  f" waited for a CPU {100 * queued / wait:.0f}%, slept "
+                  f"{100 * (wait - ran - queued) / wait:.0f}%")
 
 
 if __name__ == "__main__":
