@@ -564,6 +564,14 @@ static void transfer_test(SculptHmPool *p)
        "transfer back home: intact, %" PRId64 " of %" PRIu64 " pages "
        "present", g, pages);
 
+    /* a locked source (SRC_LOCKED) is not moved out: only the window's
+     * mremap, and the old mapping (and its lock) goes with the remap */
+    ret = move(b1, n, &home, SCULPT_HM_TRANSFER | SCULPT_HM_SRC_LOCKED, &res);
+    ok(ret == 0 && res.transferred && res.mremaps == 1 &&
+       loc[b1].pool == &home && verify_all() == 0,
+       "a locked source stays put, the destination is still handed over");
+    move(b1, n, p, SCULPT_HM_TRANSFER, &res);
+
     /* the source's mremap fails: it is unmapped the usual way (a NUMA
      * source is never moved out to its window: nothing to fail) */
     sculpt_hm_inject_fail(SCULPT_HM_SYS_MREMAP,
