@@ -670,8 +670,10 @@ static void sculpt_set_hot_lock(Object *obj, bool value, Error **errp)
 }
 
 /*
- * x-transfer=off makes moves map their destination afresh (MAP_FIXED) and
- * the guest fault it in, as before SCULPT_HM_TRANSFER: for comparisons.
+ * x-transfer false (qom-set, at any time; it is not in the QAPI schema,
+ * so not an -object option) makes moves map their destination afresh
+ * (MAP_FIXED) and the guest fault it in, as before SCULPT_HM_TRANSFER:
+ * for comparisons.
  */
 static bool sculpt_get_transfer(Object *obj, Error **errp)
 {
