@@ -466,13 +466,30 @@ static void mt_stop(MoveTest *mt)
 }
 
 /* Explicit moves of every kind between all three tiers, verified. */
-static void test_move_tiers(void)
+/*
+ * Every pair of tiers, both ways, with every byte checked after each move;
+ * @opaque non-NULL: with x-transfer off (moves map afresh, MAP_FIXED),
+ * else as by default (32 blocks of 64 KiB: runs long enough to hand page
+ * tables over with mremap()).
+ */
+static void test_move_tiers(const void *opaque)
 {
     static const char *const tiers[] = { "hot", "cold", "base" };
     MoveTest mt = { 0 };
     uint64_t base, hot, cold;
+    QDict *rsp;
 
     mt_start(&mt, ",hot-pool=memfd,hot-size=4M");
+    if (opaque) {
+        qtest_qmp_assert_success(mt.qts, "{ 'execute': 'qom-set', "
+                                 "'arguments': { 'path': '/objects/sc0', "
+                                 "'property': 'x-transfer', "
+                                 "'value': false } }");
+    }
+    rsp = qtest_qmp(mt.qts, "{ 'execute': 'qom-get', 'arguments': { "
+                    "'path': '/objects/sc0', 'property': 'x-transfer' } }");
+    g_assert_cmpint(qdict_get_bool(rsp, "return"), ==, !opaque);
+    qobject_unref(rsp);
     for (int i = 0; i < 3; i++) {
         for (int j = 0; j < 3; j++) {
             g_autofree char *a = NULL;
@@ -1055,7 +1072,9 @@ int main(int argc, char **argv)
     qtest_add_func("/sculpt/none", test_none);
     qtest_add_func("/sculpt/object-add-del", test_object_add_del);
     qtest_add_func("/sculpt/cmdline-errors", test_cmdline_errors);
-    qtest_add_func("/sculpt/move/tiers", test_move_tiers);
+    qtest_add_data_func("/sculpt/move/tiers", NULL, test_move_tiers);
+    qtest_add_data_func("/sculpt/move/tiers-no-transfer", "",
+                        test_move_tiers);
     qtest_add_func("/sculpt/move/random", test_move_random);
     qtest_add_func("/sculpt/move/empty", test_move_empty);
     qtest_add_func("/sculpt/move/hugetlb", test_move_hugetlb);
