@@ -913,41 +913,44 @@ typedef struct SculptCpuSched {
     char state;
 } SculptCpuSched;
 
+/* Read a small /proc file of vCPU @cpu's thread into @buf; false if not */
+static bool sculpt_cpu_proc(CPUState *cpu, const char *name, char *buf,
+                            size_t size)
+{
+    g_autofree char *path = g_strdup_printf("/proc/self/task/%d/%s",
+                                            cpu->thread_id, name);
+    int fd = open(path, O_RDONLY);
+    ssize_t n;
+
+    if (fd < 0) {
+        return false;
+    }
+    n = read(fd, buf, size - 1);
+    close(fd);
+    if (n <= 0) {
+        return false;
+    }
+    buf[n] = 0;
+    return true;
+}
+
 static void sculpt_cpu_sched(CPUState *cpu, SculptCpuSched *cs)
 {
-    char path[64], buf[512];
+    char buf[512];
     const char *p;
-    int fd;
-    ssize_t n;
 
     memset(cs, 0, sizeof(*cs));
     cs->state = '?';
-    snprintf(path, sizeof(path), "/proc/self/task/%d/schedstat",
-             cpu->thread_id);
-    fd = open(path, O_RDONLY);
-    if (fd >= 0) {
-        n = read(fd, buf, sizeof(buf) - 1);
-        close(fd);
-        if (n > 0) {
-            buf[n] = 0;
-            if (sscanf(buf, "%" SCNu64 " %" SCNu64, &cs->exec_ns,
-                       &cs->delay_ns) != 2) {
-                cs->exec_ns = cs->delay_ns = 0;
-            }
-        }
+    if (sculpt_cpu_proc(cpu, "schedstat", buf, sizeof(buf)) &&
+        sscanf(buf, "%" SCNu64 " %" SCNu64, &cs->exec_ns,
+               &cs->delay_ns) != 2) {
+        cs->exec_ns = cs->delay_ns = 0;
     }
-    snprintf(path, sizeof(path), "/proc/self/task/%d/stat", cpu->thread_id);
-    fd = open(path, O_RDONLY);
-    if (fd >= 0) {
-        n = read(fd, buf, sizeof(buf) - 1);
-        close(fd);
-        /* "tid (comm) S ...": the comm may hold spaces and parentheses */
-        if (n > 0) {
-            buf[n] = 0;
-            p = strrchr(buf, ')');
-            if (p && p[1] == ' ' && p[2]) {
-                cs->state = p[2];
-            }
+    /* "tid (comm) S ...": the comm may hold spaces and parentheses */
+    if (sculpt_cpu_proc(cpu, "stat", buf, sizeof(buf))) {
+        p = strrchr(buf, ')');
+        if (p && p[1] == ' ' && p[2]) {
+            cs->state = p[2];
         }
     }
 }
