@@ -14,6 +14,7 @@ guest's mappings more than mapping afresh does.
 
 import os
 import random
+import shutil
 import sys
 import tempfile
 
@@ -65,7 +66,7 @@ def one(transfer):
               f"{st['pause-p99'] / 1e3:.0f} us", flush=True)
     finally:
         g.shutdown()
-        os.rmdir(cold) if not os.listdir(cold) else None
+        shutil.rmtree(cold, ignore_errors=True)
 
 
 def main():
