@@ -1429,6 +1429,7 @@ int sculpt_hm_move_run(const SculptHmMove *mv, SculptHmMoveResult *res,
     uint64_t len = mv->nblocks * bs;
     uint8_t *win;
     uint64_t t0, t1, i, limit;
+    SculptHmVmaAttrs lock_only = { 0 };
     char err2[256];
     int ret, r;
 
@@ -1545,8 +1546,18 @@ int sculpt_hm_move_run(const SculptHmMove *mv, SculptHmMoveResult *res,
         return ret;
     }
 
-    /* 3. the per-VMA state MAP_FIXED dropped */
-    ret = sculpt_hm_apply_attrs(mv->host, len, dst, mv->attrs, err, errlen);
+    /*
+     * 3. the per-VMA state MAP_FIXED dropped; a range handed over came
+     * with it (hm_take_window() set it on the window), all but mlock
+     */
+    if (res->transferred && mv->attrs) {
+        lock_only.locked = mv->attrs->locked;
+        ret = sculpt_hm_apply_attrs(mv->host, len, dst, &lock_only,
+                                    err, errlen);
+    } else {
+        ret = sculpt_hm_apply_attrs(mv->host, len, dst, mv->attrs,
+                                    err, errlen);
+    }
     t1 = hm_now_ns();
     res->ns_attrs = t1 - t0;
     if (ret) {

@@ -463,11 +463,17 @@ static void sculpt_auto_prefetch(SculptState *s, SculptAuto *a,
     }
 }
 
+/* Whether block @b's cold mapping should be read page by page */
+static bool sculpt_auto_page_by_page(const SculptAuto *a, uint64_t b)
+{
+    return a->scattered[b] || a->fresh[b];
+}
+
 /* Tell the cold mappings of blocks [first, first+n) how to be read. */
 static void sculpt_auto_advise(SculptState *s, SculptAuto *a, uint64_t first,
                                uint64_t n)
 {
-    bool scattered = a->scattered[first] || a->fresh[first];
+    bool scattered = sculpt_auto_page_by_page(a, first);
     char err[256];
     int r;
 
@@ -506,16 +512,15 @@ static void sculpt_auto_advise(SculptState *s, SculptAuto *a, uint64_t first,
  * block never written stays dense, and a read-only scattered use is not
  * caught.  Writing a good part of it in one interval, or paging half of
  * it in page by page (an honest count once advised: no read-around),
- * makes it dense again.  Sculpt thread.
- */
-/*
+ * makes it dense again.
+ *
  * A block moved to the cold file holding no data (fresh) is read page by
  * page as well until the guest fills it: its file range is unwritten, and
  * a fault there zero-fills the whole read-around in the faulting vCPU
  * thread (two huge folios and more, up to read_ahead_kb); perf caught
  * single guest stores spending 5-20 ms in that memset, and a vCPU pause
- * waited for each.  Page by page, a fault zeroes one page; writing a good
- * part of the block in an interval makes it dense.
+ * waited for each.  Page by page, a fault zeroes one page; the same
+ * writing or paging in that makes a block dense ends it.  Sculpt thread.
  */
 static void sculpt_auto_classify(SculptState *s, SculptAuto *a,
                                  const uint32_t *dirty)
@@ -529,20 +534,22 @@ static void sculpt_auto_classify(SculptState *s, SculptAuto *a,
         bool cold = a->tier[b] == SCULPT_TIER_COLD;
         uint32_t back = cold && a->observed && a->res[b] > a->res_after[b] ?
                         a->res[b] - a->res_after[b] : 0;
+        /* written in good part, or half paged in one page at a time */
+        bool dense_use = dirty[b] >= dense ||
+                         (a->advised[b] && back >= a->ppb / 2);
 
         /*
          * fresh: 1..8 while its move is pending (ticks), then 255 once it
          * is in the cold file, until it is filled or leaves the file.
          */
-        if (a->fresh[b] && (dirty[b] >= dense ||
-                            (a->advised[b] && back >= a->ppb / 2) ||
+        if (a->fresh[b] && (dense_use ||
                             (!cold && (a->fresh[b] == 255 ||
                                        ++a->fresh[b] > 8)))) {
             a->fresh[b] = 0;
         } else if (a->fresh[b] && cold) {
             a->fresh[b] = 255;
         }
-        if (dirty[b] >= dense || (a->advised[b] && back >= a->ppb / 2)) {
+        if (dense_use) {
             a->scattered[b] = 0;
             a->strikes[b] = 0;
             a->light[b] = 0;
@@ -566,8 +573,8 @@ static void sculpt_auto_classify(SculptState *s, SculptAuto *a,
         if (!cold || a->advised_slot[b] != a->slot[b]) {
             a->advised[b] = 0;
         }
-        if (cold && (a->scattered[b] || a->fresh[b]) != a->advised[b]) {
-            (a->scattered[b] || a->fresh[b] ? to_scattered : to_dense)[b] = 1;
+        if (cold && sculpt_auto_page_by_page(a, b) != a->advised[b]) {
+            (sculpt_auto_page_by_page(a, b) ? to_scattered : to_dense)[b] = 1;
         }
     }
     sculpt_auto_runs(s, a, to_scattered, sculpt_auto_advise);

@@ -913,42 +913,26 @@ typedef struct SculptCpuSched {
     char state;
 } SculptCpuSched;
 
-/* Read a small /proc file of vCPU @cpu's thread into @buf; false if not */
-static bool sculpt_cpu_proc(CPUState *cpu, const char *name, char *buf,
-                            size_t size)
-{
-    g_autofree char *path = g_strdup_printf("/proc/self/task/%d/%s",
-                                            cpu->thread_id, name);
-    int fd = open(path, O_RDONLY);
-    ssize_t n;
-
-    if (fd < 0) {
-        return false;
-    }
-    n = read(fd, buf, size - 1);
-    close(fd);
-    if (n <= 0) {
-        return false;
-    }
-    buf[n] = 0;
-    return true;
-}
-
 static void sculpt_cpu_sched(CPUState *cpu, SculptCpuSched *cs)
 {
-    char buf[512];
+    g_autofree char *dir = g_strdup_printf("/proc/self/task/%d",
+                                           cpu->thread_id);
+    g_autofree char *path = g_strconcat(dir, "/schedstat", NULL);
+    g_autofree char *stat = NULL, *text = NULL;
     const char *p;
 
     memset(cs, 0, sizeof(*cs));
     cs->state = '?';
-    if (sculpt_cpu_proc(cpu, "schedstat", buf, sizeof(buf)) &&
-        sscanf(buf, "%" SCNu64 " %" SCNu64, &cs->exec_ns,
+    if (g_file_get_contents(path, &text, NULL, NULL) &&
+        sscanf(text, "%" SCNu64 " %" SCNu64, &cs->exec_ns,
                &cs->delay_ns) != 2) {
         cs->exec_ns = cs->delay_ns = 0;
     }
+    g_free(path);
+    path = g_strconcat(dir, "/stat", NULL);
     /* "tid (comm) S ...": the comm may hold spaces and parentheses */
-    if (sculpt_cpu_proc(cpu, "stat", buf, sizeof(buf))) {
-        p = strrchr(buf, ')');
+    if (g_file_get_contents(path, &stat, NULL, NULL)) {
+        p = strrchr(stat, ')');
         if (p && p[1] == ' ' && p[2]) {
             cs->state = p[2];
         }

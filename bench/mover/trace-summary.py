@@ -18,7 +18,7 @@ resume (what every vCPU spends stopped at least; with one vCPU, exactly
 what the batch held it beyond its own fault), of the step that prepares
 the batch before it (sources read in, cold pre-copies; without the BQL, so
 the guest runs meanwhile), and of the parts of each run (sculpt_move_run:
-copy or compare, MAP_FIXED, re-applying the mapping's attributes), in
+copy or compare, the remap (mmap or mremap), the attributes), in
 milliseconds; then how many runs were found too stale to fix inside a
 pause and copied again (sculpt_move_stale).  With `-trace sculpt_stop_cpu`
 as well, each vCPU's waits of over 1 ms are split by its scheduler figures
@@ -103,7 +103,7 @@ def main():
         line("prepare (guest runs)", preps)
     if copy:
         line("run: copy or compare", copy)
-        line("run: MAP_FIXED", remap)
+        line("run: remap", remap)
         line("run: attributes", attrs)
     if stale:
         print(f"{len(stale)} runs too stale to fix in the pause, copied "

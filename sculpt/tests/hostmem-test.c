@@ -301,13 +301,13 @@ static void random_moves(int steps)
     for (s = 0; s < steps; s++) {
         SculptHmPool *dst = pick_pool();
         uint64_t b = rnd() % nblk, n = 1 + rnd() % 8, i;
+        unsigned flags = 0;
+        SculptHmMoveResult res;
+        int ret;
 
         if (bs < (2 << 20) && rnd() % 4 == 0) {
             n = (2 << 20) / bs + rnd() % 8;     /* long enough to transfer */
         }
-        unsigned flags = 0;
-        SculptHmMoveResult res;
-        int ret;
 
         if (b + n > nblk) {
             n = nblk - b;
@@ -525,6 +525,29 @@ static int64_t present_pages(const void *p, uint64_t len)
     return present;
 }
 
+/* The VmFlags line of the VMA holding @addr (/proc/self/smaps), or "" */
+static void vm_flags(const void *addr, char *out, size_t len)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    char line[512];
+    bool in = false;
+
+    out[0] = 0;
+    while (f && fgets(line, sizeof(line), f)) {
+        unsigned long lo, hi;
+
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {
+            in = lo <= (uintptr_t)addr && (uintptr_t)addr < hi;
+        } else if (in && !strncmp(line, "VmFlags:", 8)) {
+            snprintf(out, len, "%s", line + 8);
+            break;
+        }
+    }
+    if (f) {
+        fclose(f);
+    }
+}
+
 /*
  * SCULPT_HM_TRANSFER: the guest takes the page tables the copy built,
  * the window keeps none, the old ones leave the guest range; every way
@@ -537,6 +560,7 @@ static void transfer_test(SculptHmPool *p)
     uint64_t b0 = 96, b1 = b0 + n, b2 = b1 + n;
     uint64_t pages = n * bs / sysconf(_SC_PAGESIZE);
     SculptHmMoveResult res;
+    char flags[256];
     int64_t g, w;
     long v;
     int ret;
@@ -552,6 +576,10 @@ static void transfer_test(SculptHmPool *p)
     ok(g == (int64_t)pages && w == 0,
        "the guest maps all %" PRIu64 " pages without a fault (%" PRId64
        " present), the window none (%" PRId64 ")", pages, g, w);
+    vm_flags(guest + b0 * bs, flags, sizeof(flags));
+    ok(strstr(flags, " dd") && strstr(flags, " dc") && strstr(flags, " hg"),
+       "the range handed over has the guest's settings (VmFlags:%s)",
+       strtok(flags, "\n"));
     move(b1, n, p, SCULPT_HM_TRANSFER, &res);
     v = sculpt_hm_count_vmas(guest + b0 * bs, 2 * n * bs);
     ok(res.transferred && loc[b1].slot == loc[b1 - 1].slot + 1 && v == 1,

@@ -465,9 +465,9 @@ static void mt_stop(MoveTest *mt)
     g_rand_free(mt->rand);
 }
 
-/* Explicit moves of every kind between all three tiers, verified. */
 /*
- * Every pair of tiers, both ways, with every byte checked after each move;
+ * Explicit moves between every pair of the three tiers, both ways, with
+ * every byte checked after each move;
  * @opaque non-NULL: with x-transfer off (moves map afresh, MAP_FIXED),
  * else as by default (32 blocks of 64 KiB: runs long enough to hand page
  * tables over with mremap()).
