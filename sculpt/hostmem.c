@@ -1953,3 +1953,201 @@ long sculpt_hm_count_vmas(const void *host, uint64_t size)
     fclose(f);
     return n;
 }
+
+/* ---------------------------------------------------------------------- */
+/* Memory cgroup                                                           */
+
+/*
+ * @line of /proc/self/mountinfo: "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS
+ * [TAGS...] - FSTYPE SOURCE SUPEROPTS".  Whether it mounts the memory
+ * controller (v1: a "cgroup" mount with "memory" in its options; v2:
+ * "cgroup2"), and its root and mount point.
+ */
+static bool hm_memcg_mount(char *line, bool v1, char **root, char **mnt)
+{
+    char *sep = strstr(line, " - "), *save = NULL, *f[5], *fstype, *opts, *o;
+
+    if (!sep) {
+        return false;
+    }
+    *sep = '\0';
+    f[0] = strtok_r(line, " ", &save);
+    for (int i = 1; i < 5; i++) {
+        f[i] = f[i - 1] ? strtok_r(NULL, " ", &save) : NULL;
+    }
+    if (!f[4]) {
+        return false;
+    }
+    save = NULL;
+    fstype = strtok_r(sep + 3, " ", &save);
+    (void)strtok_r(NULL, " ", &save);
+    opts = strtok_r(NULL, " \n", &save);
+    if (!fstype || strcmp(fstype, v1 ? "cgroup" : "cgroup2")) {
+        return false;
+    }
+    if (v1) {
+        save = NULL;
+        for (o = opts ? strtok_r(opts, ",", &save) : NULL; o;
+             o = strtok_r(NULL, ",", &save)) {
+            if (!strcmp(o, "memory")) {
+                break;
+            }
+        }
+        if (!o) {
+            return false;
+        }
+    }
+    *root = f[3];
+    *mnt = f[4];
+    return true;
+}
+
+int sculpt_hm_memcg_open(SculptHmMemcg *m, char *err, size_t errlen)
+{
+    char line[1024], cg[512] = "", dir[sizeof(m->path)];
+    size_t base = 0;
+    bool v1 = false;
+    FILE *f;
+
+    memset(m, 0, sizeof(*m));
+    f = fopen("/proc/self/cgroup", "re");
+    if (!f) {
+        int e = errno;
+
+        sculpt_errf(err, errlen, "/proc/self/cgroup: %s", strerror(e));
+        return -e;
+    }
+    /* "ID:CONTROLLERS:PATH"; v1's memory line wins over v2's "0::PATH". */
+    while (fgets(line, sizeof(line), f)) {
+        char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        char *save = NULL, *ctl;
+        bool mem = false, v2 = false;
+
+        if (!c2) {
+            continue;
+        }
+        c2[strcspn(c2, "\n")] = '\0';
+        *c1 = *c2 = '\0';
+        v2 = !strcmp(line, "0") && c2 == c1 + 1;
+        for (ctl = strtok_r(c1 + 1, ",", &save); ctl;
+             ctl = strtok_r(NULL, ",", &save)) {
+            mem |= !strcmp(ctl, "memory");
+        }
+        if (mem || v2) {
+            snprintf(cg, sizeof(cg), "%s", c2 + 1);
+        }
+        if (mem) {
+            v1 = true;
+            break;
+        }
+    }
+    fclose(f);
+    if (!cg[0]) {
+        return 0;
+    }
+    f = fopen("/proc/self/mountinfo", "re");
+    if (!f) {
+        int e = errno;
+
+        sculpt_errf(err, errlen, "/proc/self/mountinfo: %s", strerror(e));
+        return -e;
+    }
+    dir[0] = '\0';
+    while (fgets(line, sizeof(line), f)) {
+        char *root, *mnt;
+        size_t rl;
+
+        if (!hm_memcg_mount(line, v1, &root, &mnt)) {
+            continue;
+        }
+        /* The path is the hierarchy's; a mount may show a subtree of it
+         * (in a container, say). */
+        rl = strcmp(root, "/") ? strlen(root) : 0;
+        if (rl && strncmp(cg, root, rl)) {
+            continue;
+        }
+        base = strlen(mnt);
+        snprintf(dir, sizeof(dir), "%s%s", mnt,
+                 strcmp(cg + rl, "/") ? cg + rl : "");
+        break;
+    }
+    fclose(f);
+    snprintf(m->path, sizeof(m->path), "%s", dir);
+    /* From the process's own cgroup up to the hierarchy's root. */
+    while (dir[0] && m->nr < SCULPT_HM_MEMCG_LEVELS) {
+        char lp[sizeof(dir) + 32], up[sizeof(dir) + 32];
+        char *slash;
+        int lfd, ufd = -1;
+
+        snprintf(lp, sizeof(lp), "%s/%s", dir,
+                 v1 ? "memory.limit_in_bytes" : "memory.max");
+        snprintf(up, sizeof(up), "%s/%s", dir,
+                 v1 ? "memory.usage_in_bytes" : "memory.current");
+        lfd = open(lp, O_RDONLY | O_CLOEXEC);
+        if (lfd >= 0) {
+            ufd = open(up, O_RDONLY | O_CLOEXEC);
+            if (ufd < 0) {
+                close(lfd);
+            }
+        }
+        if (ufd >= 0) {
+            m->limit_fd[m->nr] = lfd;
+            m->usage_fd[m->nr] = ufd;
+            m->nr++;
+        }
+        slash = strrchr(dir, '/');
+        if (strlen(dir) <= base || !slash || (size_t)(slash - dir) < base) {
+            break;
+        }
+        *slash = '\0';
+    }
+    return 0;
+}
+
+void sculpt_hm_memcg_close(SculptHmMemcg *m)
+{
+    for (int i = 0; i < m->nr; i++) {
+        close(m->limit_fd[i]);
+        close(m->usage_fd[i]);
+    }
+    m->nr = 0;
+}
+
+/* A cgroup file's number, or UINT64_MAX for "max" or if unreadable */
+static uint64_t hm_memcg_read(int fd)
+{
+    char buf[32];
+    ssize_t r = pread(fd, buf, sizeof(buf) - 1, 0);
+
+    if (r <= 0) {
+        return UINT64_MAX;
+    }
+    buf[r] = '\0';
+    return strncmp(buf, "max", 3) ? strtoull(buf, NULL, 10) : UINT64_MAX;
+}
+
+bool sculpt_hm_memcg_room(const SculptHmMemcg *m, uint64_t *room,
+                          uint64_t *limit)
+{
+    bool found = false;
+
+    for (int i = 0; i < m->nr; i++) {
+        uint64_t lim = hm_memcg_read(m->limit_fd[i]), use, r;
+
+        /* v1 spells "no limit" as the page counter's maximum, ~2^63 */
+        if (lim >= (1ULL << 62)) {
+            continue;
+        }
+        use = hm_memcg_read(m->usage_fd[i]);
+        if (use == UINT64_MAX) {
+            continue;
+        }
+        r = lim > use ? lim - use : 0;
+        if (!found || r < *room) {
+            *room = r;
+            *limit = lim;
+        }
+        found = true;
+    }
+    return found;
+}

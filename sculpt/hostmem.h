@@ -406,6 +406,34 @@ int sculpt_hm_dram_pools(SculptHmPool *const *pools, size_t npools,
 int64_t sculpt_hm_cached_pages(int fd, uint64_t off, uint64_t len,
                                const uint8_t *map);
 
+/*
+ * The memory cgroup the process runs in (v1 or v2) and its ancestors: the
+ * levels whose limit and usage files could be opened.  A limit set there
+ * (libvirt's <memtune><hard_limit>, systemd's MemoryMax=) bounds guest RAM
+ * as a budget does: once the cgroup is full the kernel reclaims in it,
+ * guest pages included.  Limits are read at each look, as they can change.
+ */
+#define SCULPT_HM_MEMCG_LEVELS 8
+
+typedef struct SculptHmMemcg {
+    int nr;
+    int limit_fd[SCULPT_HM_MEMCG_LEVELS];
+    int usage_fd[SCULPT_HM_MEMCG_LEVELS];
+    char path[256];         /* the process's own cgroup directory */
+} SculptHmMemcg;
+
+/* Find and open the levels; 0 (nr 0: no memory cgroup found) or -errno */
+int sculpt_hm_memcg_open(SculptHmMemcg *m, char *err, size_t errlen);
+void sculpt_hm_memcg_close(SculptHmMemcg *m);
+
+/*
+ * Room under the tightest limit now: the least limit - usage over the
+ * levels that have a limit (0 for one at or over it), and that level's
+ * limit.  False when no level has one.
+ */
+bool sculpt_hm_memcg_room(const SculptHmMemcg *m, uint64_t *room,
+                          uint64_t *limit);
+
 /* VMAs overlapping [host, host+size) per /proc/self/maps, or -errno */
 long sculpt_hm_count_vmas(const void *host, uint64_t size);
 

@@ -152,6 +152,8 @@ struct SculptAuto {
     bool stalling;              /* the guard holds the vCPUs; sculpt thread */
     int64_t stall_began;        /* ... since then */
     int64_t stall_next;         /* no new hold before then */
+    SculptHmMemcg memcg;        /* QEMU's memory cgroup; sculpt thread */
+    bool memcg_warned;
 
     /* Statistics; under lock */
     SculptAutoStats st;
@@ -627,6 +629,45 @@ static uint64_t sculpt_auto_dram(SculptState *s, uint64_t *qemu_anon)
 }
 
 /*
+ * The budget in effect: fast-budget, or less when the memory cgroup QEMU
+ * runs in (libvirt's memtune hard_limit, a systemd unit's MemoryMax=)
+ * would be full first.  All that QEMU uses is charged there: guest RAM,
+ * QEMU's own memory, the cold file's page cache.  Once it is full the
+ * kernel reclaims in it behind the budget's back: it swaps guest pages
+ * out (out of DRAM, so no longer counted, and each a major fault back)
+ * and evicts cold-file pages the model wanted kept.  So guest RAM may
+ * grow by the room the tightest limit leaves, and the high mark below
+ * that keeps the kernel's reclaim out.  @dram: guest RAM's DRAM now.
+ * Sculpt thread.
+ */
+static uint64_t sculpt_auto_budget(SculptState *s, SculptAuto *a,
+                                   uint64_t dram)
+{
+    uint64_t budget = qatomic_read(&s->fast_budget), room, limit;
+    bool memcg = sculpt_hm_memcg_room(&a->memcg, &room, &limit);
+
+    qemu_mutex_lock(&a->lock);
+    a->st.has_memcg_limit = memcg;
+    a->st.memcg_limit = memcg ? limit : 0;
+    a->st.effective_budget = budget && memcg ? MIN(budget, dram + room) :
+                             budget;
+    qemu_mutex_unlock(&a->lock);
+    if (!budget || !memcg || dram + room >= budget) {
+        return budget;
+    }
+    if (!a->memcg_warned) {
+        a->memcg_warned = true;
+        warn_report("sculpt '%s': memory cgroup %s: its limit, %" PRIu64
+                    " MiB, leaves guest RAM %" PRIu64 " MiB of DRAM, less "
+                    "than fast-budget=%" PRIu64 "M; auto mode keeps to the "
+                    "limit", object_get_canonical_path_component(OBJECT(s)),
+                    a->memcg.path, limit / MiB, (dram + room) / MiB,
+                    budget / MiB);
+    }
+    return dram + room;
+}
+
+/*
  * After the model closed an interval: plan and act.  @dirty: pages the
  * vCPUs wrote per block in it; @interval_ns: its length.  Sculpt thread.
  */
@@ -650,7 +691,6 @@ void sculpt_auto_tick(SculptState *s, const uint32_t *dirty,
         return;
     }
     budget = qatomic_read(&s->fast_budget);
-    high = budget * SCULPT_AUTO_HIGH;
     allowance = MAX(bs, qatomic_read(&s->move_bandwidth) * interval_ns /
                         NANOSECONDS_PER_SECOND);
     have_hot = s->have_pool[SCULPT_TIER_HOT];
@@ -718,6 +758,8 @@ void sculpt_auto_tick(SculptState *s, const uint32_t *dirty,
     qsort(a->order, a->nblocks, sizeof(*a->order), sculpt_auto_cmp_desc);
 
     dram = sculpt_auto_dram(s, &anon);
+    budget = sculpt_auto_budget(s, a, dram);
+    high = budget * SCULPT_AUTO_HIGH;
     a->ticks_since_over = dram > budget ? 0 :
                           MIN(a->ticks_since_over + 1, UINT32_MAX - 1);
 
@@ -976,8 +1018,8 @@ void sculpt_auto_tick(SculptState *s, const uint32_t *dirty,
     }
     qemu_mutex_unlock(&a->lock);
     trace_sculpt_auto_tick(object_get_canonical_path_component(OBJECT(s)),
-                           dram, budget, dropped, prefetched, to_cold->len,
-                           to_fast->len);
+                           dram, budget, target, dropped, prefetched,
+                           to_cold->len, to_fast->len);
 }
 
 /*
@@ -1098,8 +1140,8 @@ unsigned sculpt_auto_guard(SculptState *s)
     if (!a || !a->observed || !qatomic_read(&s->auto_on)) {
         return SCULPT_AUTO_GUARD_MS;
     }
-    budget = qatomic_read(&s->fast_budget);
     dram = sculpt_auto_dram(s, NULL);
+    budget = sculpt_auto_budget(s, a, dram);
     if (budget && dram > budget) {
         a->ticks_since_over = 0;
     }
@@ -1267,6 +1309,9 @@ SculptAutoStats *sculpt_auto_stats(SculptState *s)
     /* The knobs as they are now, not as the last interval saw them. */
     st->enabled = qatomic_read(&s->auto_on);
     st->fast_budget = qatomic_read(&s->fast_budget);
+    if (!st->ticks) {
+        st->effective_budget = st->fast_budget;
+    }
     st->move_bandwidth = qatomic_read(&s->move_bandwidth);
     st->stall_ms = qatomic_read(&sculpt_stall_ns) / SCALE_MS;
     return st;
@@ -1275,6 +1320,7 @@ SculptAutoStats *sculpt_auto_stats(SculptState *s)
 void sculpt_auto_init(SculptState *s)
 {
     SculptAuto *a = g_new0(SculptAuto, 1);
+    char err[256];
 
     a->page = qemu_real_host_page_size();
     a->ticks_since_over = UINT32_MAX - 1;   /* no pass over the budget yet */
@@ -1312,6 +1358,10 @@ void sculpt_auto_init(SculptState *s)
     a->order = g_new0(SculptAutoScored, a->nblocks);
     a->to_cold = g_array_new(false, false, sizeof(uint64_t));
     a->to_fast = g_array_new(false, false, sizeof(uint64_t));
+    if (sculpt_hm_memcg_open(&a->memcg, err, sizeof(err))) {
+        warn_report("sculpt: auto: %s; the budget ignores QEMU's memory "
+                    "cgroup", err);
+    }
     qemu_mutex_init(&a->lock);
     a->bh = qemu_bh_new(sculpt_auto_bh, s);
     s->autos = a;
@@ -1353,6 +1403,7 @@ void sculpt_auto_cleanup(SculptState *s)
     if (a->pagemap_fd >= 0) {
         close(a->pagemap_fd);
     }
+    sculpt_hm_memcg_close(&a->memcg);
     g_free(a->order);
     g_free(a);
     s->autos = NULL;

@@ -187,7 +187,7 @@ void hmp_info_sculpt(Monitor *mon, const QDict *qdict)
             SculptAutoStats *as = st->q_auto;
 
             monitor_printf(mon, "  auto %s: DRAM %" PRIu64 " of %" PRIu64
-                           " MiB budget (peak %" PRIu64 ", over in %" PRIu64
+                           " MiB budget%s (peak %" PRIu64 ", over in %" PRIu64
                            " of %" PRIu64 " intervals), hit ratio %.3f, "
                            "prefetched %" PRIu64 " MiB (%" PRIu64 " used, %"
                            PRIu64 " not), demoted %" PRIu64 ", promoted %"
@@ -195,7 +195,9 @@ void hmp_info_sculpt(Monitor *mon, const QDict *qdict)
                            " blocks scattered, vCPUs held %" PRIu64
                            " times (%" PRIu64 " ms)\n",
                            as->enabled ? "on" : "off", as->dram / MiB,
-                           as->fast_budget / MiB, as->dram_peak / MiB,
+                           as->effective_budget / MiB,
+                           as->effective_budget < as->fast_budget ?
+                           ", memory cgroup's" : "", as->dram_peak / MiB,
                            as->over_budget, as->ticks, as->hit_ratio,
                            as->prefetched / MiB, as->prefetch_hits,
                            as->prefetch_misses, as->demoted, as->promoted,

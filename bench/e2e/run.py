@@ -691,6 +691,10 @@ def sculpt_detail(r):
         out.append(f"{r['sculpt_dram_field']} mean "
                    f"{mib(r['sculpt_dram_mean']):.0f} MiB, peak "
                    f"{mib(r['sculpt_dram_peak']):.0f} MiB")
+    if isinstance(a.get("effective-budget"), int) and \
+            a["effective-budget"] != a.get("fast-budget"):
+        out.append(f"effective budget at the end "
+                   f"{mib(a['effective-budget']):.0f} MiB (memory cgroup)")
     put("hit-ratio", a.get("hit-ratio"), ".3f")
     put("cold-faults", a.get("cold-faults"), ",")
     if isinstance(a.get("prefetched"), int):

@@ -9,9 +9,12 @@
  *   -n STEPS     random moves per block size (default 300)
  *   -c DIR       directory for the cold file (default /var/tmp)
  *   -t DIR       a tiny (8 MiB) tmpfs for the ENOSPC test (skip if none)
+ *   -m DIR       an empty memory cgroup with a limit, to be run in by the
+ *                memory cgroup test (skip if none)
  * Output: TAP ("ok N - ..."), then "N passed, N failed, N skipped".
  * It changes no host setting; run-tests.sh raises nr_hugepages, sets
- * shmem_enabled, adds swap and mounts the tmpfs, and restores them.
+ * shmem_enabled, adds swap, mounts the tmpfs, makes the cgroup, and
+ * restores them.
  *
  * This work is licensed under the terms of the GNU GPL, version 2 or later.
  * See the COPYING file in the top-level directory.
@@ -24,6 +27,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -32,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 
 #define GUEST_SIZE  (256ULL << 20)
 #define MAX_POOLS   8
@@ -50,6 +55,7 @@ static int npools;
 static uint64_t rng_state;
 static const char *cold_dir = "/var/tmp";
 static const char *tiny_dir;
+static const char *memcg_dir;
 static SculptHmVmaAttrs attrs = {
     .dontdump = true, .dontfork = true, .hugepage = true,
 };
@@ -1088,6 +1094,105 @@ static void tiny_tmpfs_test(void)
     sculpt_hm_pool_destroy(&pools[npools]);
 }
 
+/*
+ * sculpt_hm_memcg_*() in a process of its own moved into memcg_dir: it
+ * finds that cgroup, its limit, and room that shrinks by what the process
+ * charges there (32 MiB of memfd pages, as guest RAM is).
+ */
+static void memcg_test(void)
+{
+    struct {
+        int ret, nr;
+        bool found0, found1;
+        uint64_t room0, room1, limit0, limit1;
+        char path[256];
+        char err[256];
+    } r;
+    char lp[512], buf[64], real[PATH_MAX];
+    uint64_t want_limit = 0, charged = 32ULL << 20;
+    int pfd[2], status = 0, fd;
+    ssize_t n;
+    pid_t pid;
+
+    if (!memcg_dir) {
+        skip("memory cgroup: none given (-m DIR; run-tests.sh makes one)");
+        return;
+    }
+    snprintf(lp, sizeof(lp), "%s/memory.limit_in_bytes", memcg_dir);
+    fd = open(lp, O_RDONLY);
+    if (fd < 0) {
+        snprintf(lp, sizeof(lp), "%s/memory.max", memcg_dir);
+        fd = open(lp, O_RDONLY);
+    }
+    n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+    if (fd >= 0) {
+        close(fd);
+    }
+    buf[n > 0 ? n : 0] = '\0';
+    want_limit = strtoull(buf, NULL, 10);
+    if (pipe(pfd)) {
+        ok(false, "memory cgroup: pipe: %s", strerror(errno));
+        return;
+    }
+    fflush(stdout);
+    pid = fork();
+    if (pid == 0) {
+        SculptHmMemcg m;
+        uint8_t *p;
+        int mfd;
+
+        memset(&r, 0, sizeof(r));
+        snprintf(lp, sizeof(lp), "%s/cgroup.procs", memcg_dir);
+        fd = open(lp, O_WRONLY);
+        if (fd < 0 || write(fd, "0", 1) != 1) {
+            r.ret = -errno;
+            snprintf(r.err, sizeof(r.err), "joining %.150s: %s", lp,
+                     strerror(errno));
+        } else {
+            r.ret = sculpt_hm_memcg_open(&m, r.err, sizeof(r.err));
+        }
+        if (fd >= 0) {
+            close(fd);
+        }
+        if (!r.ret) {
+            r.nr = m.nr;
+            snprintf(r.path, sizeof(r.path), "%s", m.path);
+            r.found0 = sculpt_hm_memcg_room(&m, &r.room0, &r.limit0);
+            mfd = memfd_create("memcg-test", 0);
+            p = mfd < 0 || ftruncate(mfd, charged) ? MAP_FAILED :
+                mmap(NULL, charged, PROT_READ | PROT_WRITE, MAP_SHARED,
+                     mfd, 0);
+            if (p != MAP_FAILED) {
+                memset(p, 0x5a, charged);
+            }
+            r.found1 = sculpt_hm_memcg_room(&m, &r.room1, &r.limit1);
+            sculpt_hm_memcg_close(&m);
+        }
+        _exit(write(pfd[1], &r, sizeof(r)) == sizeof(r) ? 0 : 1);
+    }
+    close(pfd[1]);
+    n = read(pfd[0], &r, sizeof(r));
+    close(pfd[0]);
+    waitpid(pid, &status, 0);
+    if (n != sizeof(r) || !WIFEXITED(status) || WEXITSTATUS(status)) {
+        ok(false, "memory cgroup: the child process reported nothing");
+        return;
+    }
+    ok(r.ret == 0 && realpath(memcg_dir, real) && !strcmp(r.path, real) &&
+       r.nr >= 1, "memory cgroup: found the process's own, %s (%d levels "
+       "with limit files)%s%s", r.path, r.nr, r.ret ? ": " : "", r.err);
+    ok(r.found0 && r.limit0 == want_limit && r.room0 <= r.limit0 &&
+       r.room0 + (16ULL << 20) >= r.limit0,
+       "memory cgroup: limit %" PRIu64 " MiB (set: %" PRIu64 " MiB), room "
+       "%" PRIu64 " MiB for a process just moved in", r.limit0 >> 20,
+       want_limit >> 20, r.room0 >> 20);
+    ok(r.found1 && r.limit1 == r.limit0 && r.room1 + charged <= r.room0 &&
+       r.room1 + charged + (8ULL << 20) >= r.room0,
+       "memory cgroup: %" PRIu64 " MiB of memfd pages written, room "
+       "%" PRIu64 " -> %" PRIu64 " MiB", charged >> 20, r.room0 >> 20,
+       r.room1 >> 20);
+}
+
 static void run_block_size(uint64_t block, int steps)
 {
     SculptHmPool *mem, *cold = NULL, *swap = NULL, *numa, *p;
@@ -1149,6 +1254,7 @@ static void run_block_size(uint64_t block, int steps)
     if (block == (2 << 20)) {
         refusal_tests();
         tiny_tmpfs_test();
+        memcg_test();
     }
     teardown_guest();
 }
@@ -1160,7 +1266,7 @@ int main(int argc, char **argv)
     uint64_t seed = time(NULL);
     int steps = 300, c;
 
-    while ((c = getopt(argc, argv, "s:n:c:t:")) != -1) {
+    while ((c = getopt(argc, argv, "s:n:c:t:m:")) != -1) {
         switch (c) {
         case 's':
             seed = strtoull(optarg, NULL, 0);
@@ -1174,9 +1280,12 @@ int main(int argc, char **argv)
         case 't':
             tiny_dir = optarg;
             break;
+        case 'm':
+            memcg_dir = optarg;
+            break;
         default:
             fprintf(stderr, "usage: %s [-s seed] [-n steps] [-c colddir] "
-                    "[-t tiny-tmpfs-dir]\n", argv[0]);
+                    "[-t tiny-tmpfs-dir] [-m memory-cgroup-dir]\n", argv[0]);
             return 2;
         }
     }
