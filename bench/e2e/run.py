@@ -692,7 +692,7 @@ def sculpt_detail(r):
                    f"{mib(r['sculpt_dram_mean']):.0f} MiB, peak "
                    f"{mib(r['sculpt_dram_peak']):.0f} MiB")
     if isinstance(a.get("effective-budget"), int) and \
-            a["effective-budget"] != a.get("fast-budget"):
+            a["effective-budget"] + MiB <= a.get("fast-budget", 0):
         out.append(f"effective budget at the end "
                    f"{mib(a['effective-budget']):.0f} MiB (memory cgroup)")
     put("hit-ratio", a.get("hit-ratio"), ".3f")
