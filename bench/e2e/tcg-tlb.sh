@@ -16,7 +16,9 @@
 #                dirty log's cost with a TLB that holds the working set
 # and prints the workload's ops/s and, of the vCPU thread's perf samples,
 # the share in do_ld_8 (TCG's out-of-line load, taken when the inline TLB
-# lookup misses) and in the JIT-compiled code.  TCG resizes a vCPU's TLB
+# lookup misses), in the JIT-compiled code and in notdirty_write() (the
+# first store to a page after a dirty-log sync or while the page may hold
+# translated code).  TCG resizes a vCPU's TLB
 # only when it flushes it (accel/tcg/cputlb.c, tlb_mmu_resize_locked());
 # switching the dirty log flushes every vCPU's TLB (tcg_commit()), the
 # guest rarely does on its own.
@@ -50,9 +52,10 @@ run() {     # name, extra QEMU args...
             p = $1; sub("%", "", p)
             if ($0 ~ /\[JIT\]/) jit += p
             if ($0 ~ / do_ld_8$/) ld += p
+            if ($0 ~ / notdirty_write/) nd += p
         }
-        END { printf "%-10s %12.0f ops/s   vCPU samples: do_ld_8 %5.1f%%, JIT code %5.1f%%\n",
-                     name, ops, ld, jit }'
+        END { printf "%-14s %9.0f ops/s   vCPU samples: do_ld_8 %5.1f%%, JIT code %5.1f%%, notdirty_write %4.1f%%\n",
+                     name, ops, ld, jit, nd }'
 }
 
 track="sculpt,id=sc0,memdev=ram0,track=on,interval=250"
