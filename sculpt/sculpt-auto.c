@@ -637,22 +637,17 @@ static uint64_t sculpt_auto_dram(SculptState *s, uint64_t *qemu_anon)
  * out (out of DRAM, so no longer counted, and each a major fault back)
  * and evicts cold-file pages the model wanted kept.  So guest RAM may
  * grow by the room the tightest limit leaves, and the high mark below
- * that keeps the kernel's reclaim out.  @dram: guest RAM's DRAM now.
- * Sculpt thread.
+ * that keeps the kernel's reclaim out.  @dram: guest RAM's DRAM now;
+ * @limit: set to the tightest limit, 0 if none.  Sculpt thread.
  */
 static uint64_t sculpt_auto_budget(SculptState *s, SculptAuto *a,
-                                   uint64_t dram)
+                                   uint64_t dram, uint64_t *limit)
 {
-    uint64_t budget = qatomic_read(&s->fast_budget), room, limit;
-    bool memcg = sculpt_hm_memcg_room(&a->memcg, &room, &limit);
+    uint64_t budget = qatomic_read(&s->fast_budget), room;
 
-    qemu_mutex_lock(&a->lock);
-    a->st.has_memcg_limit = memcg;
-    a->st.memcg_limit = memcg ? limit : 0;
-    a->st.effective_budget = budget && memcg ? MIN(budget, dram + room) :
-                             budget;
-    qemu_mutex_unlock(&a->lock);
-    if (!budget || !memcg || dram + room >= budget) {
+    *limit = 0;
+    if (!sculpt_hm_memcg_room(&a->memcg, &room, limit) || !budget ||
+        dram + room >= budget) {
         return budget;
     }
     if (!a->memcg_warned) {
@@ -661,7 +656,7 @@ static uint64_t sculpt_auto_budget(SculptState *s, SculptAuto *a,
                     " MiB, leaves guest RAM %" PRIu64 " MiB of DRAM, less "
                     "than fast-budget=%" PRIu64 "M; auto mode keeps to the "
                     "limit", object_get_canonical_path_component(OBJECT(s)),
-                    a->memcg.path, limit / MiB, (dram + room) / MiB,
+                    a->memcg.path, *limit / MiB, (dram + room) / MiB,
                     budget / MiB);
     }
     return dram + room;
@@ -676,7 +671,7 @@ void sculpt_auto_tick(SculptState *s, const uint32_t *dirty,
 {
     SculptAuto *a = s->autos;
     uint64_t bs = s->block_size, page = a ? a->page : 0;
-    uint64_t budget, high, dram, anon, freed = 0;
+    uint64_t budget, high, dram, anon, freed = 0, memcg_limit;
     uint64_t allowance, copied = 0, prefetched = 0;
     uint64_t touched = 0, hits = 0, pf_hits = 0, pf_misses = 0;
     uint64_t dropped = 0, moves, grow = 0;
@@ -758,7 +753,7 @@ void sculpt_auto_tick(SculptState *s, const uint32_t *dirty,
     qsort(a->order, a->nblocks, sizeof(*a->order), sculpt_auto_cmp_desc);
 
     dram = sculpt_auto_dram(s, &anon);
-    budget = sculpt_auto_budget(s, a, dram);
+    budget = sculpt_auto_budget(s, a, dram, &memcg_limit);
     high = budget * SCULPT_AUTO_HIGH;
     a->ticks_since_over = dram > budget ? 0 :
                           MIN(a->ticks_since_over + 1, UINT32_MAX - 1);
@@ -990,6 +985,9 @@ void sculpt_auto_tick(SculptState *s, const uint32_t *dirty,
     qemu_mutex_lock(&a->lock);
     a->st.ticks++;
     a->st.dram = dram;
+    a->st.effective_budget = budget;
+    a->st.has_memcg_limit = memcg_limit != 0;
+    a->st.memcg_limit = memcg_limit;
     a->st.dram_peak = MAX(a->st.dram_peak, dram);
     a->st.qemu_anon = anon;
     if (budget && dram > budget) {
@@ -1131,7 +1129,7 @@ bool sculpt_auto_hold(void)
 unsigned sculpt_auto_guard(SculptState *s)
 {
     SculptAuto *a = s->autos;
-    uint64_t budget, dram, page, target, freed = 0, dropped = 0;
+    uint64_t budget, dram, page, target, freed = 0, dropped = 0, memcg_limit;
     uint64_t allowance, copied = 0;
     unsigned next;
     g_autofree uint8_t *drop = NULL, *demote = NULL;
@@ -1141,7 +1139,7 @@ unsigned sculpt_auto_guard(SculptState *s)
         return SCULPT_AUTO_GUARD_MS;
     }
     dram = sculpt_auto_dram(s, NULL);
-    budget = sculpt_auto_budget(s, a, dram);
+    budget = sculpt_auto_budget(s, a, dram, &memcg_limit);
     if (budget && dram > budget) {
         a->ticks_since_over = 0;
     }
