@@ -53,7 +53,6 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)),
                                 "..", "..", "tests", "sculpt"))
 import sculptlib  # noqa: E402
-from qemu.machine import QEMUMachine  # noqa: E402  (path set by sculptlib)
 from qemu.machine.machine import VMLaunchFailure  # noqa: E402
 
 MiB = 1 << 20
@@ -295,15 +294,7 @@ class Cgroup:
         return out
 
     def remove(self):
-        for _ in range(50):
-            try:
-                os.rmdir(self.path)
-                break
-            except FileNotFoundError:
-                break
-            except OSError:
-                time.sleep(0.1)     # the last task is still exiting
-        else:
+        if not sculptlib.remove_cgroup(self.path):
             log(f"warning: could not remove cgroup {self.path}")
         if self in self.host.cgroups:
             self.host.cgroups.remove(self)
@@ -316,20 +307,12 @@ class Skip(Exception):
 
 
 class BenchGuest(sculptlib.Guest):
-    """sculptlib's guest, started inside a cgroup (a wrapper moves the shell
-    into it and execs QEMU, so every page QEMU ever touches is charged
-    there)."""
+    """sculptlib's guest, started inside a cgroup (so every page QEMU ever
+    touches is charged there)."""
 
     def __init__(self, cgroup, **kw):
-        super().__init__(**kw)
-        base = self.vm
-        wrapper = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"',
-                   cgroup.procs]
-        self.vm = QEMUMachine(base.binary, args=base.args, wrapper=wrapper,
-                              name=kw.get("name", "bench"),
-                              base_temp_dir=os.path.join(sculptlib.BUILD,
-                                                         "tmp"))
-        self.vm.set_console()
+        kw.setdefault("name", "bench")
+        super().__init__(cgroup_procs=cgroup.procs, **kw)
         self.echo = False
 
     def read_lines(self, timeout):

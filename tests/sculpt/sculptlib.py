@@ -66,7 +66,8 @@ class Guest:
     """One test guest: QEMU + console reader + QMP."""
 
     def __init__(self, mem_mib=1024, run="memtest", args="", extra=None,
-                 append="", name="guest", accel=None, memfd=True):
+                 append="", name="guest", accel=None, memfd=True,
+                 cgroup_procs=None):
         self.mem_mib = mem_mib
         self.accel = accel or pick_accel()
         gd = guest_dir()
@@ -90,7 +91,12 @@ class Guest:
         # every guest a test starts, e.g. "-trace sculpt_batch -D FILE"
         # (bench/mover/trace-summary.py reads such a log).
         qargs += shlex.split(os.environ.get("SCULPT_QEMU_EXTRA", ""))
+        # In a cgroup: a shell joins it (its cgroup.procs) and execs QEMU,
+        # so every page QEMU ever touches is charged there.
+        wrapper = (["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"',
+                    cgroup_procs] if cgroup_procs else [])
         self.vm = QEMUMachine(qemu_binary(), args=qargs, name=name,
+                              wrapper=wrapper,
                               base_temp_dir=os.path.join(BUILD, "tmp"))
         self.vm.set_console()
         self.lines = []
@@ -187,6 +193,20 @@ def require_guest():
         if not os.path.exists(path):
             print(f"SKIP: {path} is missing (run make)")
             sys.exit(SKIP)
+
+
+def remove_cgroup(path):
+    """rmdir a cgroup its last task may still be leaving; False if it
+    stayed."""
+    for _ in range(50):
+        try:
+            os.rmdir(path)
+            return True
+        except FileNotFoundError:
+            return True
+        except OSError:
+            time.sleep(0.1)     # the last task is still exiting
+    return False
 
 
 def host_has(path):
