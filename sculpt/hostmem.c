@@ -173,6 +173,29 @@ static const char *hm_madv_name(int advice)
 /* ---------------------------------------------------------------------- */
 /* Host facts                                                              */
 
+/*
+ * QEMU's own anonymous memory: /proc/self/statm's resident minus shared
+ * pages, i.e. the mm's anon-page counter.  Constant time and without the
+ * mmap_lock, where smaps_rollup's Anonymous walks every page table (the
+ * guest RAM's too) under it; 0 if unreadable.
+ */
+static uint64_t hm_self_anon(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long long size, resident, shared;
+    int n;
+
+    if (!f) {
+        return 0;
+    }
+    n = fscanf(f, "%llu %llu %llu", &size, &resident, &shared);
+    fclose(f);
+    if (n != 3 || resident < shared) {
+        return 0;
+    }
+    return (uint64_t)(resident - shared) * sysconf(_SC_PAGESIZE);
+}
+
 /* A "Key:   N kB" field of a /proc file, in bytes; 0 if absent */
 static uint64_t hm_proc_kb(const char *path, const char *key)
 {
@@ -1880,10 +1903,53 @@ int sculpt_hm_dram(SculptHmPool *const *pools, size_t npools,
     int ret = sculpt_hm_dram_pools(pools, npools, out, err, errlen);
 
     if (!ret) {
-        out->anon = hm_proc_kb("/proc/self/smaps_rollup", "Anonymous");
+        out->anon = hm_self_anon();
         out->total += out->anon;
     }
     return ret;
+}
+
+int sculpt_hm_dram_bound(SculptHmPool *const *pools, size_t npools,
+                         uint64_t *bound, char *err, size_t errlen)
+{
+    uint64_t sum = 0;
+    size_t i;
+
+    for (i = 0; i < npools; i++) {
+        SculptHmPool *p = pools[i];
+        struct stat st;
+        int64_t pages;
+
+        if (p->kind != SCULPT_HM_COLD_FILE) {
+            if (fstat(p->fd, &st)) {
+                int e = errno;
+
+                sculpt_errf(err, errlen, "fstat of the %s pool fd %d failed: "
+                            "%s", sculpt_hm_kind_name(p->kind), p->fd,
+                            strerror(e));
+                return -e;
+            }
+            sum += (uint64_t)st.st_blocks * 512;
+            continue;
+        }
+        /* its blocks are preallocated on disk: only its cache is DRAM */
+        pages = sculpt_hm_cached_pages(p->fd, p->fd_base,
+                                       p->nr_slots * p->block_size, NULL);
+        if (pages < 0) {
+            pages = sculpt_hm_cached_pages(-1, p->fd_base,
+                                           p->nr_slots * p->block_size,
+                                           p->window);
+        }
+        if (pages < 0) {
+            sculpt_errf(err, errlen, "cachestat and mincore both failed on "
+                        "the %s pool: %s", sculpt_hm_kind_name(p->kind),
+                        strerror((int)-pages));
+            return (int)pages;
+        }
+        sum += (uint64_t)pages * sysconf(_SC_PAGESIZE);
+    }
+    *bound = sum;
+    return 0;
 }
 
 int sculpt_hm_dram_pools(SculptHmPool *const *pools, size_t npools,

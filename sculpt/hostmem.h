@@ -384,7 +384,7 @@ typedef struct SculptHmDram {
     uint64_t shmem_alloc;   /* same, by st_blocks (counts swapped pages) */
     uint64_t hugetlb;       /* hugetlb pools: st_blocks */
     uint64_t file_cache;    /* cold files: page cache */
-    uint64_t anon;          /* /proc/self/smaps_rollup Anonymous */
+    uint64_t anon;          /* QEMU's anon pages (/proc/self/statm) */
     uint64_t total;         /* shmem + hugetlb + file_cache + anon */
     bool used_cachestat;    /* else mincore over the windows */
 } SculptHmDram;
@@ -393,13 +393,20 @@ typedef struct SculptHmDram {
 int sculpt_hm_dram(SculptHmPool *const *pools, size_t npools,
                    SculptHmDram *out, char *err, size_t errlen);
 
-/*
- * The same without QEMU's own memory (anon stays 0): the guest RAM's
- * alone, and cheap enough to measure every few milliseconds (reading
- * smaps_rollup walks all of QEMU's page tables).
- */
+/* The same without QEMU's own memory (anon stays 0): the guest RAM's alone */
 int sculpt_hm_dram_pools(SculptHmPool *const *pools, size_t npools,
                          SculptHmDram *out, char *err, size_t errlen);
+
+/*
+ * An upper bound of sculpt_hm_dram_pools()'s total, in time that does not
+ * grow with the guest RAM: a memfd or hugetlb pool's allocated blocks
+ * (st_blocks, which for shmem counts the pages swapped out too, so it
+ * equals the resident pages only without swap) plus the cold files'
+ * cache.  cachestat() of a memfd walks every page it holds, 2-3 ms for
+ * 700 MiB (bench/e2e/README.md, "Sculpt's own cost").
+ */
+int sculpt_hm_dram_bound(SculptHmPool *const *pools, size_t npools,
+                         uint64_t *bound, char *err, size_t errlen);
 
 /* Pages of fd [off, off+len) in the page cache (cachestat, else mincore
  * over map if not NULL); -EOPNOTSUPP if neither works */

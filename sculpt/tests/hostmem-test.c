@@ -696,7 +696,23 @@ static void dram_test(SculptHmPool *cold)
         ok(r == 0 && dp.anon == 0 && dp.shmem == d2.shmem &&
            dp.total == dp.shmem + dp.hugetlb + dp.file_cache &&
            d2.anon > 0,
-           "DRAM of the pools alone: %llu MiB, no smaps_rollup walk",
+           "DRAM of the pools alone: %llu MiB, without QEMU's anon",
+           (unsigned long long)dp.total >> 20);
+    }
+    {
+        SculptHmDram dp;
+        uint64_t bound = 0;
+        int r = sculpt_hm_dram_bound(all, 2, &bound, err, sizeof(err));
+        int r2 = sculpt_hm_dram_pools(all, 2, &dp, err, sizeof(err));
+
+        /*
+         * At least the DRAM in use; without swap in the way, the memfd's
+         * allocated pages are its resident ones, so exactly it.
+         */
+        ok(r == 0 && r2 == 0 && bound >= dp.total &&
+           bound == dp.shmem_alloc + dp.hugetlb + dp.file_cache,
+           "DRAM bound of the pools: %llu MiB >= %llu MiB in use",
+           (unsigned long long)bound >> 20,
            (unsigned long long)dp.total >> 20);
     }
     everything_home();
