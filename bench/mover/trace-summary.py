@@ -17,7 +17,8 @@ stops only once the fault is done) and of the time from then to the
 resume (what every vCPU spends stopped at least; with one vCPU, exactly
 what the batch held it beyond its own fault), of the step that prepares
 the batch before it (sources read in, cold pre-copies; without the BQL, so
-the guest runs meanwhile), and of the parts of each run (sculpt_move_run:
+the guest runs meanwhile; it includes the wait, at most 5 ms, for vCPUs in
+a host fault's I/O, sculpt_stop_deferred, also shown alone), and of the parts of each run (sculpt_move_run:
 copy or compare, the remap (mmap or mremap), the attributes), in
 milliseconds; then how many runs were found too stale to fix inside a
 pause and copied again (sculpt_move_stale).  With `-trace sculpt_stop_cpu`
@@ -38,6 +39,7 @@ BATCH = re.compile(r"sculpt_batch .*: (\d+) runs, (\d+) bytes, pause (\d+) ns,"
 RUN = re.compile(r"sculpt_move_run .* copy (\d+) remap (\d+) attrs (\d+) "
                  r"populate (\d+) ns")
 STALE = re.compile(r"sculpt_move_stale .* found in (\d+) ns")
+DEFER = re.compile(r"sculpt_stop_deferred .* after (\d+) looks .*, (\d+) ns")
 STOP = re.compile(r"sculpt_stop_cpu vCPU (\d+): stopped after (\d+) ns of "
                   r"waiting; thread state before (\S), then ran (\d+) ns "
                   r"and waited for a CPU (\d+) ns")
@@ -59,7 +61,7 @@ def main():
         sys.exit(__doc__)
     stops, work, moved, copy, remap, attrs = [], [], 0, [], [], []
     waits, drains, resumes, preps, stale = [], [], [], [], []
-    cpu_stops = []
+    cpu_stops, defers = [], []
     with open(sys.argv[1], errors="replace") as f:
         for ln in f:
             m = BATCH.search(ln)
@@ -85,6 +87,10 @@ def main():
             if m:
                 stale.append(int(m.group(1)))
                 continue
+            m = DEFER.search(ln)
+            if m:
+                defers.append(int(m.group(2)))
+                continue
             m = STOP.search(ln)
             if m:
                 cpu_stops.append((int(m.group(2)), m.group(3),
@@ -101,6 +107,8 @@ def main():
         line("drain end, resume", resumes)
     if preps:
         line("prepare (guest runs)", preps)
+    if defers:
+        line("stop put off (vCPU in I/O)", defers)
     if copy:
         line("run: copy or compare", copy)
         line("run: remap", remap)
