@@ -1,0 +1,128 @@
+#!/usr/bin/python3
+"""Where a benchmark run's vCPU time goes, config by config.
+
+    bench/e2e/vcpu-profile.py [run.py options]      (root, after `make`)
+
+for example
+
+    bench/e2e/vcpu-profile.py --workloads phases-cycle \\
+        --configs unconstrained,sculpt --guest-ticker 250 --interval 250
+
+runs bench/e2e/run.py with those options under `perf record` (its report
+and raw files go to a temporary directory; its own table is printed too)
+and then, for each guest it booted, splits the samples of the vCPU thread
+(QEMU runs with -name debug-threads=on so the thread is "CPU 0/TCG") into
+seconds on a host CPU:
+
+  JIT        the guest's translated code
+  softmmu    TCG's out-of-line loads and stores and TLB refills
+             (do_ld_*, do_st_*, mmu_*, tlb_*, probe_access*, victim_tlb_hit)
+  dirty log  notdirty_write() (the first store to a page after each
+             dirty-log sync), cpu_physical_memory_get_dirty(),
+             find_next_bit() (each TLB fill's dirty checks)
+  translate  translating guest code (tcg_*, tb_*, liveness_*, gen_*...)
+  kernel     in the host kernel (page faults: cold-file reads, first
+             writes to file pages, zeroing)
+  other      the rest of QEMU (helpers, device emulation, locks)
+
+and prints the vCPU thread's wall time off a CPU is not counted: a run's
+extra wall time minus its extra vCPU seconds is time the vCPU waited
+(I/O, pauses, holds).  The sculpt thread's seconds are printed too.
+Samples cover the whole boot, as the wall time run.py prints does not:
+compare configs, not these seconds with the timed phase's.
+"""
+
+import collections
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RATE = 499
+LINE = re.compile(r"^\s*(.+?)\s+(\d+)/(\d+)\s+[0-9a-f]+\s+(.*?)\s+\((.*)\)$")
+CATS = [
+    ("dirty log", re.compile(r"^(notdirty_write|cpu_physical_memory_get_dirty"
+                             r"|find_next_bit)")),
+    ("softmmu", re.compile(r"^(do_ld|do_st|helper_ld|helper_st|mmu_|tlb_|"
+                           r"probe_access|victim_tlb_hit|x86_cpu_tlb_fill|"
+                           r"get_physical_address|ptw_|store_atom|load_atom|"
+                           r"address_space_translate)")),
+    ("translate", re.compile(r"^(tcg_|tb_|liveness_|gen_|i386_tr_|"
+                             r"init_ts_info|la_|reachable_code|"
+                             r"page_collection|q_tree|translator_)")),
+]
+ORDER = ["JIT", "softmmu", "dirty log", "translate", "kernel", "other"]
+
+
+def category(sym, dso):
+    if "JIT" in dso or dso.startswith("/tmp/perf-"):
+        return "JIT"
+    if "kernel" in dso:
+        return "kernel"
+    for name, rx in CATS:
+        if rx.match(sym):
+            return name
+    return "other"
+
+
+def main():
+    if os.geteuid() != 0:
+        print("SKIP: needs root")
+        return 77
+    tmp = tempfile.mkdtemp(prefix="vcpu-profile.")
+    data = os.path.join(tmp, "perf.data")
+    env = dict(os.environ)
+    env["SCULPT_QEMU_EXTRA"] = (env.get("SCULPT_QEMU_EXTRA", "") +
+                                " -name vcpu-profile,debug-threads=on")
+    cmd = ["perf", "record", "-q", "-F", str(RATE), "-o", data, "--",
+           os.path.join(HERE, "run.py")] + sys.argv[1:] + [
+           "--raw-dir", tmp, "--out", os.path.join(tmp, "report.md")]
+    rc = subprocess.call(cmd, env=env)
+    if rc:
+        print(f"vcpu-profile: run.py exited {rc}")
+        return rc
+    stamp = [d for d in os.listdir(tmp)
+             if os.path.isdir(os.path.join(tmp, d))][0]
+    with open(os.path.join(tmp, stamp, "results.json")) as f:
+        results = json.load(f)["results"]
+    runs = {r["pid"]: r for r in results if r.get("pid")}
+    vcpu = collections.defaultdict(collections.Counter)
+    sculpt = collections.Counter()
+    out = subprocess.run(["perf", "script", "-i", data, "-F",
+                          "comm,pid,tid,ip,sym,dso"],
+                         capture_output=True, text=True).stdout
+    for ln in out.splitlines():
+        m = LINE.match(ln)
+        if not m or int(m.group(2)) not in runs:
+            continue
+        comm, pid, sym, dso = m.group(1), int(m.group(2)), m.group(4), m.group(5)
+        if comm.startswith("CPU "):
+            vcpu[pid][category(sym, dso)] += 1
+        elif comm == "sculpt":
+            sculpt[pid] += 1
+    print("\nvCPU thread, seconds on a host CPU over the whole boot "
+          f"(perf at {RATE} Hz):\n")
+    print("| run | ops/s | x unconstr. | wall s | vCPU s | " +
+          " | ".join(ORDER) + " | sculpt thread s |")
+    print("|---|---:|---:|---:|---:|" + "---:|" * len(ORDER) + "---:|")
+    for pid, r in sorted(runs.items(), key=lambda kv: (kv[1]["workload"],
+                                                       kv[1]["rep"],
+                                                       kv[1]["config"] != "unconstrained")):
+        c = vcpu[pid]
+        name = (f'{r["workload"]} {r["config"]}' +
+                (f' {r["budget_mib"]}M' if r.get("budget_mib") else "") +
+                f' r{r["rep"]}')
+        print(f'| {name} | {r.get("ops_per_s") or 0:,.0f} | '
+              f'{r.get("ratio") or 0:.3f} | {r.get("wall_s") or 0:.1f} | '
+              f'{sum(c.values()) / RATE:.2f} | ' +
+              " | ".join(f"{c[k] / RATE:.2f}" for k in ORDER) +
+              f" | {sculpt[pid] / RATE:.2f} |")
+    print(f"\n(raw files in {tmp})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
