@@ -2,8 +2,8 @@
  * What a guest's first store to a cold-file page costs, by the page
  * cache's folio size (bench/e2e/README.md, "Where the time goes").
  *
- *   cc -O2 -o /tmp/mkwrite-cost bench/mover/mkwrite-cost.c
- *   /tmp/mkwrite-cost DIR [MiB]       (DIR on the cold tier's filesystem)
+ *   make -C bench/mover
+ *   build/bench-mover/mkwrite-cost DIR [MiB]   (DIR on the cold tier's disk)
  *
  * For a mapping with MADV_HUGEPAGE (as QEMU maps guest RAM, and the mover
  * the cold file) and one with MADV_NOHUGEPAGE: write MiB of data to an
