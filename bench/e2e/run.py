@@ -492,6 +492,7 @@ def run_once(host, opts, wl, config, budget, limit_mib, rep, accel, logdir):
             res[k] = vs1.get(k, 0) - vs0.get(k, 0)
         res["guest_kernel"] = guest_kernel
         res["t_run"], res["t_result"] = t_run, t_result
+        res["t0_monotonic"] = t0        # vcpu-profile.py lines perf up with it
         res["mismatch_lines"] = mism[:10]
         res["check"] = check
         if res["status"] == "timeout":

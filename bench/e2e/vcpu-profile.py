@@ -25,11 +25,12 @@ seconds on a host CPU:
              writes to file pages, zeroing)
   other      the rest of QEMU (helpers, device emulation, locks)
 
-and prints the vCPU thread's wall time off a CPU is not counted: a run's
-extra wall time minus its extra vCPU seconds is time the vCPU waited
-(I/O, pauses, holds).  The sculpt thread's seconds are printed too.
-Samples cover the whole boot, as the wall time run.py prints does not:
-compare configs, not these seconds with the timed phase's.
+Two tables: the timed phase alone (the workload's `secs`, which its ops/s
+and run.py's ratios come from; perf runs on CLOCK_MONOTONIC, run.py notes
+when the result line came), where the phase's seconds minus the vCPU's
+are what it waited (I/O, pauses, holds); and the whole run, boot and the
+workload's buffer fill included.  The sculpt thread's seconds are
+printed too.
 """
 
 import collections
@@ -42,7 +43,8 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RATE = 499
-LINE = re.compile(r"^\s*(.+?)\s+(\d+)/(\d+)\s+[0-9a-f]+\s+(.*?)\s+\((.*)\)$")
+LINE = re.compile(r"^\s*(.+?)\s+(\d+)/(\d+)\s+([0-9.]+):\s+[0-9a-f]+\s+"
+                  r"(.*?)\s+\((.*)\)$")
 CATS = [
     ("dirty log", re.compile(r"^(notdirty_write|cpu_physical_memory_get_dirty"
                              r"|find_next_bit)")),
@@ -77,7 +79,8 @@ def main():
     env = dict(os.environ)
     env["SCULPT_QEMU_EXTRA"] = (env.get("SCULPT_QEMU_EXTRA", "") +
                                 " -name vcpu-profile,debug-threads=on")
-    cmd = ["perf", "record", "-q", "-F", str(RATE), "-o", data, "--",
+    cmd = ["perf", "record", "-q", "-k", "CLOCK_MONOTONIC", "-F", str(RATE),
+           "-o", data, "--",
            os.path.join(HERE, "run.py")] + sys.argv[1:] + [
            "--raw-dir", tmp, "--out", os.path.join(tmp, "report.md")]
     rc = subprocess.call(cmd, env=env)
@@ -89,37 +92,53 @@ def main():
     with open(os.path.join(tmp, stamp, "results.json")) as f:
         results = json.load(f)["results"]
     runs = {r["pid"]: r for r in results if r.get("pid")}
-    vcpu = collections.defaultdict(collections.Counter)
-    sculpt = collections.Counter()
+    timed = {}          # pid: (start, end) of the timed phase, monotonic s
+    for pid, r in runs.items():
+        if r.get("t0_monotonic") is not None and r.get("t_result") and \
+                r.get("guest_secs"):
+            end = r["t0_monotonic"] + r["t_result"]
+            timed[pid] = (end - r["guest_secs"], end)
+    vcpu = {"timed": collections.defaultdict(collections.Counter),
+            "whole": collections.defaultdict(collections.Counter)}
+    sculpt = {"timed": collections.Counter(), "whole": collections.Counter()}
     out = subprocess.run(["perf", "script", "-i", data, "-F",
-                          "comm,pid,tid,ip,sym,dso"],
+                          "comm,pid,tid,time,ip,sym,dso"],
                          capture_output=True, text=True).stdout
     for ln in out.splitlines():
         m = LINE.match(ln)
         if not m or int(m.group(2)) not in runs:
             continue
-        comm, pid, sym, dso = m.group(1), int(m.group(2)), m.group(4), m.group(5)
-        if comm.startswith("CPU "):
-            vcpu[pid][category(sym, dso)] += 1
-        elif comm == "sculpt":
-            sculpt[pid] += 1
-    print("\nvCPU thread, seconds on a host CPU over the whole boot "
-          f"(perf at {RATE} Hz):\n")
-    print("| run | ops/s | x unconstr. | wall s | vCPU s | " +
-          " | ".join(ORDER) + " | sculpt thread s |")
-    print("|---|---:|---:|---:|---:|" + "---:|" * len(ORDER) + "---:|")
-    for pid, r in sorted(runs.items(), key=lambda kv: (kv[1]["workload"],
-                                                       kv[1]["rep"],
-                                                       kv[1]["config"] != "unconstrained")):
-        c = vcpu[pid]
-        name = (f'{r["workload"]} {r["config"]}' +
-                (f' {r["budget_mib"]}M' if r.get("budget_mib") else "") +
-                f' r{r["rep"]}')
-        print(f'| {name} | {r.get("ops_per_s") or 0:,.0f} | '
-              f'{r.get("ratio") or 0:.3f} | {r.get("wall_s") or 0:.1f} | '
-              f'{sum(c.values()) / RATE:.2f} | ' +
-              " | ".join(f"{c[k] / RATE:.2f}" for k in ORDER) +
-              f" | {sculpt[pid] / RATE:.2f} |")
+        comm, pid = m.group(1), int(m.group(2))
+        t, sym, dso = float(m.group(4)), m.group(5), m.group(6)
+        spans = ["whole"]
+        if pid in timed and timed[pid][0] <= t <= timed[pid][1]:
+            spans.append("timed")
+        for span in spans:
+            if comm.startswith("CPU "):
+                vcpu[span][pid][category(sym, dso)] += 1
+            elif comm == "sculpt":
+                sculpt[span][pid] += 1
+    order = sorted(runs.items(), key=lambda kv: (
+        kv[1]["workload"], kv[1]["rep"], kv[1]["config"] != "unconstrained"))
+    for span, title, wall in (
+            ("timed", "the timed phase", lambda r: r.get("guest_secs")),
+            ("whole", "the whole run", lambda r: r.get("wall_s"))):
+        print(f"\nvCPU thread, seconds on a host CPU over {title} "
+              f"(perf at {RATE} Hz):\n")
+        print("| run | ops/s | x unconstr. | wall s | vCPU s | " +
+              " | ".join(ORDER) + " | waited s | sculpt thread s |")
+        print("|---|---:|---:|---:|---:|" + "---:|" * len(ORDER) + "---:|---:|")
+        for pid, r in order:
+            c = vcpu[span][pid]
+            name = (f'{r["workload"]} {r["config"]}' +
+                    (f' {r["budget_mib"]}M' if r.get("budget_mib") else "") +
+                    f' r{r["rep"]}')
+            w = wall(r) or 0
+            on = sum(c.values()) / RATE
+            print(f'| {name} | {r.get("ops_per_s") or 0:,.0f} | '
+                  f'{r.get("ratio") or 0:.3f} | {w:.2f} | {on:.2f} | ' +
+                  " | ".join(f"{c[k] / RATE:.2f}" for k in ORDER) +
+                  f" | {w - on:.2f} | {sculpt[span][pid] / RATE:.2f} |")
     print(f"\n(raw files in {tmp})")
     return 0
 

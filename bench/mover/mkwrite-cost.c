@@ -10,7 +10,9 @@
  * unlinked file in DIR, write it back and drop it from the page cache,
  * map it shared, read every page (read faults, read-around), then store
  * one byte in every page, timed: each store to a clean file page is a
- * write fault that calls the filesystem's page_mkwrite.  Then a "fresh"
+ * write fault that calls the filesystem's page_mkwrite; then write it back
+ * (fdatasync, which write-protects the pages again, as the guard's and the
+ * mover's writeback do) and store again, timed.  Then a "fresh"
  * range: fallocated, never written, mapped MADV_RANDOM, stored to at once.
  * Prints the mean per read and per store, and the pages then cached.
  *
@@ -47,7 +49,7 @@ static int run(const char *dir, size_t len, int advice, const char *name,
     char path[4096];
     unsigned char *buf, *m;
     volatile unsigned char sink = 0;
-    double t0, t1, t2;
+    double t0, t1, t2, t3, t4;
     size_t i;
     int fd;
 
@@ -97,6 +99,13 @@ static int run(const char *dir, size_t len, int advice, const char *name,
         m[i] = 0xa5;
     }
     t2 = now();
+    /* written back, the pages are clean and write-protected again */
+    fdatasync(fd);
+    t3 = now();
+    for (i = 0; i < len; i += psz) {
+        m[i] = 0x3c;
+    }
+    t4 = now();
     {
         unsigned char *vec = malloc(len / psz);
         size_t n = 0;
@@ -106,9 +115,10 @@ static int run(const char *dir, size_t len, int advice, const char *name,
             n += vec[i] & 1;
         }
         free(vec);
-        printf("%-16s read %6.1f us/page, first store %7.2f us/page "
-               "(%zu pages, %zu cached)\n", name,
-               (t1 - t0) * 1e6 / (len / psz), (t2 - t1) * 1e6 / (len / psz),
+        printf("%-16s read %4.1f us/page, first store %5.2f us/page, "
+               "store after writeback %5.2f us/page (%zu pages, %zu cached)\n",
+               name, (t1 - t0) * 1e6 / (len / psz),
+               (t2 - t1) * 1e6 / (len / psz), (t4 - t3) * 1e6 / (len / psz),
                len / psz, n);
     }
     munmap(m, len);
