@@ -1,0 +1,99 @@
+#!/usr/bin/python3
+"""Which host page faults a benchmark run's vCPU thread takes, by kind.
+
+    bench/e2e/fault-kinds.py [run.py options]       (root, after `make`)
+
+runs bench/e2e/run.py with those options under `perf record -e
+exceptions:page_fault_user` (CLOCK_MONOTONIC; report and raw files in a
+temporary directory) and counts, for each guest's vCPU thread ("CPU
+0/TCG": QEMU runs with -name debug-threads=on) over the timed phase,
+the faults by x86 error code: reads of pages not mapped (0x4), writes
+to pages not mapped (0x6) and writes to pages mapped read-only (0x7:
+for a cold-file page, the write-protection a writeback leaves, so the
+store goes through the filesystem's page_mkwrite; for guest RAM under
+userfaultfd write-protection, a tracked write).  For the 0x7 faults it
+also prints how many distinct pages and 2 MiB blocks took them and how
+often each page did: a block whose 512 pages all fault again, again and
+again is being written back while the guest writes it.
+"""
+
+import collections
+import glob
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+LINE = re.compile(r"^\s*(.+?)\s+(\d+)/(\d+)\s+([0-9.]+):\s+address=(0x[0-9a-f]+)"
+                  r"\s+ip=\S+\s+error_code=(0x[0-9a-f]+)")
+KINDS = [("0x4", "read, not mapped"), ("0x6", "write, not mapped"),
+         ("0x7", "write, read-only")]
+
+
+def main():
+    if os.geteuid() != 0:
+        print("SKIP: needs root")
+        return 77
+    tmp = tempfile.mkdtemp(prefix="fault-kinds.")
+    data = os.path.join(tmp, "perf.data")
+    env = dict(os.environ)
+    env["SCULPT_QEMU_EXTRA"] = (env.get("SCULPT_QEMU_EXTRA", "") +
+                                " -name fault-kinds,debug-threads=on")
+    rc = subprocess.call(["perf", "record", "-q", "-k", "CLOCK_MONOTONIC",
+                          "-e", "exceptions:page_fault_user", "-o", data,
+                          "--", os.path.join(HERE, "run.py")] + sys.argv[1:] +
+                         ["--raw-dir", tmp,
+                          "--out", os.path.join(tmp, "report.md")], env=env)
+    if rc:
+        print(f"fault-kinds: run.py exited {rc}")
+        return rc
+    with open(glob.glob(os.path.join(tmp, "*", "results.json"))[0]) as f:
+        runs = {r["pid"]: r for r in json.load(f)["results"] if r.get("pid")}
+    timed = {}
+    for pid, r in runs.items():
+        if r.get("t0_monotonic") is not None and r.get("t_result") and \
+                r.get("guest_secs"):
+            end = r["t0_monotonic"] + r["t_result"]
+            timed[pid] = (end - r["guest_secs"], end)
+    kinds = collections.defaultdict(collections.Counter)
+    wp_pages = collections.defaultdict(collections.Counter)
+    out = subprocess.run(["perf", "script", "-i", data, "-F",
+                          "comm,pid,tid,time,trace"],
+                         capture_output=True, text=True).stdout
+    for ln in out.splitlines():
+        m = LINE.match(ln)
+        if not m or not m.group(1).startswith("CPU "):
+            continue
+        pid, t = int(m.group(2)), float(m.group(4))
+        if pid not in timed or not timed[pid][0] <= t <= timed[pid][1]:
+            continue
+        kinds[pid][m.group(6)] += 1
+        if m.group(6) == "0x7":
+            wp_pages[pid][int(m.group(5), 16) >> 12] += 1
+    print("\nvCPU thread's host page faults in the timed phase:\n")
+    print("| run | x unconstr. | timed s | " +
+          " | ".join(k + " " + d for k, d in KINDS) +
+          " | 0x7: pages, 2 MiB blocks | 0x7 per page: 1 / 2-4 / 5+ |")
+    print("|---|---:|---:|" + "---:|" * len(KINDS) + "---:|---|")
+    for pid, r in sorted(runs.items(), key=lambda kv: (
+            kv[1]["workload"], kv[1]["rep"],
+            kv[1]["config"] != "unconstrained")):
+        name = (f'{r["workload"]} {r["config"]}' +
+                (f' {r["budget_mib"]}M' if r.get("budget_mib") else "") +
+                f' r{r["rep"]}')
+        pages = wp_pages[pid]
+        per = collections.Counter(min(n, 5) for n in pages.values())
+        print(f'| {name} | {r.get("ratio") or 0:.3f} | '
+              f'{r.get("guest_secs") or 0:.2f} | ' +
+              " | ".join(f"{kinds[pid][k]:,}" for k, _ in KINDS) +
+              f' | {len(pages):,}, {len({p >> 9 for p in pages}):,} | '
+              f'{per[1]:,} / {per[2] + per[3] + per[4]:,} / {per[5]:,} |')
+    print(f"\n(raw files in {tmp})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
