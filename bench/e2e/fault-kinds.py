@@ -18,15 +18,12 @@ again is being written back while the guest writes it.
 """
 
 import collections
-import glob
-import json
-import os
 import re
 import subprocess
 import sys
-import tempfile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+import perfrun
+
 LINE = re.compile(r"^\s*(.+?)\s+(\d+)/(\d+)\s+([0-9.]+):\s+address=(0x[0-9a-f]+)"
                   r"\s+ip=\S+\s+error_code=(0x[0-9a-f]+)")
 KINDS = [("0x4", "read, not mapped"), ("0x6", "write, not mapped"),
@@ -34,30 +31,11 @@ KINDS = [("0x4", "read, not mapped"), ("0x6", "write, not mapped"),
 
 
 def main():
-    if os.geteuid() != 0:
-        print("SKIP: needs root")
-        return 77
-    tmp = tempfile.mkdtemp(prefix="fault-kinds.")
-    data = os.path.join(tmp, "perf.data")
-    env = dict(os.environ)
-    env["SCULPT_QEMU_EXTRA"] = (env.get("SCULPT_QEMU_EXTRA", "") +
-                                " -name fault-kinds,debug-threads=on")
-    rc = subprocess.call(["perf", "record", "-q", "-k", "CLOCK_MONOTONIC",
-                          "-e", "exceptions:page_fault_user", "-o", data,
-                          "--", os.path.join(HERE, "run.py")] + sys.argv[1:] +
-                         ["--raw-dir", tmp,
-                          "--out", os.path.join(tmp, "report.md")], env=env)
-    if rc:
-        print(f"fault-kinds: run.py exited {rc}")
-        return rc
-    with open(glob.glob(os.path.join(tmp, "*", "results.json"))[0]) as f:
-        runs = {r["pid"]: r for r in json.load(f)["results"] if r.get("pid")}
-    timed = {}
-    for pid, r in runs.items():
-        if r.get("t0_monotonic") is not None and r.get("t_result") and \
-                r.get("guest_secs"):
-            end = r["t0_monotonic"] + r["t_result"]
-            timed[pid] = (end - r["guest_secs"], end)
+    got = perfrun.record("fault-kinds", ["-e", "exceptions:page_fault_user"],
+                         sys.argv[1:])
+    if isinstance(got, int):
+        return got
+    tmp, data, runs, timed = got
     kinds = collections.defaultdict(collections.Counter)
     wp_pages = collections.defaultdict(collections.Counter)
     out = subprocess.run(["perf", "script", "-i", data, "-F",
@@ -78,12 +56,8 @@ def main():
           " | ".join(k + " " + d for k, d in KINDS) +
           " | 0x7: pages, 2 MiB blocks | 0x7 per page: 1 / 2-4 / 5+ |")
     print("|---|---:|---:|" + "---:|" * len(KINDS) + "---:|---|")
-    for pid, r in sorted(runs.items(), key=lambda kv: (
-            kv[1]["workload"], kv[1]["rep"],
-            kv[1]["config"] != "unconstrained")):
-        name = (f'{r["workload"]} {r["config"]}' +
-                (f' {r["budget_mib"]}M' if r.get("budget_mib") else "") +
-                f' r{r["rep"]}')
+    for pid, r in perfrun.run_order(runs):
+        name = perfrun.run_name(r)
         pages = wp_pages[pid]
         per = collections.Counter(min(n, 5) for n in pages.values())
         print(f'| {name} | {r.get("ratio") or 0:.3f} | '

@@ -34,14 +34,12 @@ printed too.
 """
 
 import collections
-import json
-import os
 import re
 import subprocess
 import sys
-import tempfile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+import perfrun
+
 RATE = 499
 LINE = re.compile(r"^\s*(.+?)\s+(\d+)/(\d+)\s+([0-9.]+):\s+[0-9a-f]+\s+"
                   r"(.*?)\s+\((.*)\)$")
@@ -71,33 +69,10 @@ def category(sym, dso):
 
 
 def main():
-    if os.geteuid() != 0:
-        print("SKIP: needs root")
-        return 77
-    tmp = tempfile.mkdtemp(prefix="vcpu-profile.")
-    data = os.path.join(tmp, "perf.data")
-    env = dict(os.environ)
-    env["SCULPT_QEMU_EXTRA"] = (env.get("SCULPT_QEMU_EXTRA", "") +
-                                " -name vcpu-profile,debug-threads=on")
-    cmd = ["perf", "record", "-q", "-k", "CLOCK_MONOTONIC", "-F", str(RATE),
-           "-o", data, "--",
-           os.path.join(HERE, "run.py")] + sys.argv[1:] + [
-           "--raw-dir", tmp, "--out", os.path.join(tmp, "report.md")]
-    rc = subprocess.call(cmd, env=env)
-    if rc:
-        print(f"vcpu-profile: run.py exited {rc}")
-        return rc
-    stamp = [d for d in os.listdir(tmp)
-             if os.path.isdir(os.path.join(tmp, d))][0]
-    with open(os.path.join(tmp, stamp, "results.json")) as f:
-        results = json.load(f)["results"]
-    runs = {r["pid"]: r for r in results if r.get("pid")}
-    timed = {}          # pid: (start, end) of the timed phase, monotonic s
-    for pid, r in runs.items():
-        if r.get("t0_monotonic") is not None and r.get("t_result") and \
-                r.get("guest_secs"):
-            end = r["t0_monotonic"] + r["t_result"]
-            timed[pid] = (end - r["guest_secs"], end)
+    got = perfrun.record("vcpu-profile", ["-F", str(RATE)], sys.argv[1:])
+    if isinstance(got, int):
+        return got
+    tmp, data, runs, timed = got
     vcpu = {"timed": collections.defaultdict(collections.Counter),
             "whole": collections.defaultdict(collections.Counter)}
     sculpt = {"timed": collections.Counter(), "whole": collections.Counter()}
@@ -118,8 +93,7 @@ def main():
                 vcpu[span][pid][category(sym, dso)] += 1
             elif comm == "sculpt":
                 sculpt[span][pid] += 1
-    order = sorted(runs.items(), key=lambda kv: (
-        kv[1]["workload"], kv[1]["rep"], kv[1]["config"] != "unconstrained"))
+    order = perfrun.run_order(runs)
     for span, title, wall in (
             ("timed", "the timed phase", lambda r: r.get("guest_secs")),
             ("whole", "the whole run", lambda r: r.get("wall_s"))):
@@ -130,9 +104,7 @@ def main():
         print("|---|---:|---:|---:|---:|" + "---:|" * len(ORDER) + "---:|---:|")
         for pid, r in order:
             c = vcpu[span][pid]
-            name = (f'{r["workload"]} {r["config"]}' +
-                    (f' {r["budget_mib"]}M' if r.get("budget_mib") else "") +
-                    f' r{r["rep"]}')
+            name = perfrun.run_name(r)
             w = wall(r) or 0
             on = sum(c.values()) / RATE
             print(f'| {name} | {r.get("ops_per_s") or 0:,.0f} | '
