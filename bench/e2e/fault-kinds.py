@@ -14,7 +14,10 @@ store goes through the filesystem's page_mkwrite; for guest RAM under
 userfaultfd write-protection, a tracked write).  For the 0x7 faults it
 also prints how many distinct pages and 2 MiB blocks took them and how
 often each page did: a block whose 512 pages all fault again, again and
-again is being written back while the guest writes it.
+again is being written back while the guest writes it.  With it, from
+`ext4:ext4_writepages_result` (when the cold tier's filesystem is ext4):
+the pages each of QEMU's threads wrote back in the timed phase, by sync
+mode (0: started, as sync_file_range without WAIT; 1: waited for).
 """
 
 import collections
@@ -26,22 +29,33 @@ import perfrun
 
 LINE = re.compile(r"^\s*(.+?)\s+(\d+)/(\d+)\s+([0-9.]+):\s+address=(0x[0-9a-f]+)"
                   r"\s+ip=\S+\s+error_code=(0x[0-9a-f]+)")
+WB = re.compile(r"^\s*(.+?)\s+(\d+)/\d+\s+([0-9.]+):\s+.*pages_written "
+                r"(\d+) .*sync_mode (\d+)")
 KINDS = [("0x4", "read, not mapped"), ("0x6", "write, not mapped"),
          ("0x7", "write, read-only")]
 
 
 def main():
-    got = perfrun.record("fault-kinds", ["-e", "exceptions:page_fault_user"],
+    got = perfrun.record("fault-kinds", ["-e", "exceptions:page_fault_user",
+                                         "-e", "ext4:ext4_writepages_result"],
                          sys.argv[1:])
     if isinstance(got, int):
         return got
     tmp, data, runs, timed = got
     kinds = collections.defaultdict(collections.Counter)
+    written = collections.defaultdict(collections.Counter)
     wp_pages = collections.defaultdict(collections.Counter)
     out = subprocess.run(["perf", "script", "-i", data, "-F",
                           "comm,pid,tid,time,trace"],
                          capture_output=True, text=True).stdout
     for ln in out.splitlines():
+        w = WB.match(ln)
+        if w and int(w.group(2)) in timed and \
+                timed[int(w.group(2))][0] <= float(w.group(3)) <= \
+                timed[int(w.group(2))][1]:
+            written[int(w.group(2))][(w.group(1), w.group(5))] += \
+                int(w.group(4))
+            continue
         m = LINE.match(ln)
         if not m or not m.group(1).startswith("CPU "):
             continue
@@ -65,6 +79,13 @@ def main():
               " | ".join(f"{kinds[pid][k]:,}" for k, _ in KINDS) +
               f' | {len(pages):,}, {len({p >> 9 for p in pages}):,} | '
               f'{per[1]:,} / {per[2] + per[3] + per[4]:,} / {per[5]:,} |')
+    print("\nPages QEMU's threads wrote back in the timed phase "
+          "(ext4:ext4_writepages_result):\n")
+    for pid, r in perfrun.run_order(runs):
+        if written[pid]:
+            print(f"- {perfrun.run_name(r)}: " + ", ".join(
+                f"{who} {n:,} (sync mode {mode})"
+                for (who, mode), n in sorted(written[pid].items())))
     print(f"\n(raw files in {tmp})")
     return 0
 
