@@ -1909,41 +1909,68 @@ int sculpt_hm_dram(SculptHmPool *const *pools, size_t npools,
     return ret;
 }
 
+/* A pool's blocks allocated in its file (st_blocks), in bytes */
+static int hm_pool_allocated(const SculptHmPool *p, uint64_t *bytes,
+                             char *err, size_t errlen)
+{
+    struct stat st;
+
+    if (fstat(p->fd, &st)) {
+        int e = errno;
+
+        sculpt_errf(err, errlen, "fstat of the %s pool fd %d failed: %s",
+                    sculpt_hm_kind_name(p->kind), p->fd, strerror(e));
+        return -e;
+    }
+    *bytes = (uint64_t)st.st_blocks * 512;
+    return 0;
+}
+
+/*
+ * A pool's pages in the page cache: cachestat(), else mincore() over its
+ * window (@used_cachestat cleared then); -errno if neither works.
+ */
+static int64_t hm_pool_cached(const SculptHmPool *p, bool *used_cachestat,
+                              char *err, size_t errlen)
+{
+    uint64_t len = p->nr_slots * p->block_size;
+    int64_t pages = sculpt_hm_cached_pages(p->fd, p->fd_base, len, NULL);
+
+    if (pages < 0) {
+        *used_cachestat = false;
+        pages = sculpt_hm_cached_pages(-1, p->fd_base, len, p->window);
+    }
+    if (pages < 0) {
+        sculpt_errf(err, errlen, "cachestat and mincore both failed on "
+                    "the %s pool: %s", sculpt_hm_kind_name(p->kind),
+                    strerror((int)-pages));
+    }
+    return pages;
+}
+
 int sculpt_hm_dram_bound(SculptHmPool *const *pools, size_t npools,
                          uint64_t *bound, char *err, size_t errlen)
 {
     uint64_t sum = 0;
+    bool used_cachestat = true;   /* (not reported) */
     size_t i;
 
     for (i = 0; i < npools; i++) {
-        SculptHmPool *p = pools[i];
-        struct stat st;
+        uint64_t bytes = 0;
         int64_t pages;
+        int ret;
 
-        if (p->kind != SCULPT_HM_COLD_FILE) {
-            if (fstat(p->fd, &st)) {
-                int e = errno;
-
-                sculpt_errf(err, errlen, "fstat of the %s pool fd %d failed: "
-                            "%s", sculpt_hm_kind_name(p->kind), p->fd,
-                            strerror(e));
-                return -e;
+        if (pools[i]->kind != SCULPT_HM_COLD_FILE) {
+            ret = hm_pool_allocated(pools[i], &bytes, err, errlen);
+            if (ret) {
+                return ret;
             }
-            sum += (uint64_t)st.st_blocks * 512;
+            sum += bytes;
             continue;
         }
         /* its blocks are preallocated on disk: only its cache is DRAM */
-        pages = sculpt_hm_cached_pages(p->fd, p->fd_base,
-                                       p->nr_slots * p->block_size, NULL);
+        pages = hm_pool_cached(pools[i], &used_cachestat, err, errlen);
         if (pages < 0) {
-            pages = sculpt_hm_cached_pages(-1, p->fd_base,
-                                           p->nr_slots * p->block_size,
-                                           p->window);
-        }
-        if (pages < 0) {
-            sculpt_errf(err, errlen, "cachestat and mincore both failed on "
-                        "the %s pool: %s", sculpt_hm_kind_name(p->kind),
-                        strerror((int)-pages));
             return (int)pages;
         }
         sum += (uint64_t)pages * sysconf(_SC_PAGESIZE);
@@ -1961,38 +1988,26 @@ int sculpt_hm_dram_pools(SculptHmPool *const *pools, size_t npools,
     out->used_cachestat = true;
     for (i = 0; i < npools; i++) {
         SculptHmPool *p = pools[i];
-        uint64_t off = p->fd_base;
-        uint64_t len = p->nr_slots * p->block_size;
-        struct stat st;
+        uint64_t alloc = 0;
         int64_t pages;
+        int ret = hm_pool_allocated(p, &alloc, err, errlen);
 
-        if (fstat(p->fd, &st)) {
-            int e = errno;
-
-            sculpt_errf(err, errlen, "fstat of the %s pool fd %d failed: %s",
-                   sculpt_hm_kind_name(p->kind), p->fd, strerror(e));
-            return -e;
+        if (ret) {
+            return ret;
         }
         if (p->kind == SCULPT_HM_HUGETLB) {
-            out->hugetlb += (uint64_t)st.st_blocks * 512;
+            out->hugetlb += alloc;
             continue;
         }
-        pages = sculpt_hm_cached_pages(p->fd, off, len, NULL);
+        pages = hm_pool_cached(p, &out->used_cachestat, err, errlen);
         if (pages < 0) {
-            out->used_cachestat = false;
-            pages = sculpt_hm_cached_pages(-1, off, len, p->window);
-        }
-        if (pages < 0) {
-            sculpt_errf(err, errlen, "cachestat and mincore both failed on "
-                   "the %s pool: %s", sculpt_hm_kind_name(p->kind),
-                   strerror((int)-pages));
             return (int)pages;
         }
         if (p->kind == SCULPT_HM_COLD_FILE) {
             out->file_cache += pages * sysconf(_SC_PAGESIZE);
         } else {
             out->shmem += pages * sysconf(_SC_PAGESIZE);
-            out->shmem_alloc += (uint64_t)st.st_blocks * 512;
+            out->shmem_alloc += alloc;
         }
     }
     out->total = out->shmem + out->hugetlb + out->file_cache;

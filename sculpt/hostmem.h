@@ -402,8 +402,9 @@ int sculpt_hm_dram_pools(SculptHmPool *const *pools, size_t npools,
  * grow with the guest RAM: a memfd or hugetlb pool's allocated blocks
  * (st_blocks, which for shmem counts the pages swapped out too, so it
  * equals the resident pages only without swap) plus the cold files'
- * cache.  cachestat() of a memfd walks every page it holds, 2-3 ms for
- * 700 MiB (bench/e2e/README.md, "Sculpt's own cost").
+ * cache.  cachestat() of a memfd walks every page it holds: 50 times a
+ * second for a 1 GiB guest, a quarter of a host CPU
+ * (bench/e2e/own-cost.sh).
  */
 int sculpt_hm_dram_bound(SculptHmPool *const *pools, size_t npools,
                          uint64_t *bound, char *err, size_t errlen);

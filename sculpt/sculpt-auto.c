@@ -623,6 +623,20 @@ static uint64_t sculpt_auto_dram(SculptState *s, uint64_t *qemu_anon)
     return d.total - d.anon;
 }
 
+/* The memory cgroup's room, read once per look (sculpt_hm_memcg_room()) */
+typedef struct SculptAutoMemcg {
+    bool limited;           /* a limit applies; else room and limit are 0 */
+    uint64_t room, limit;   /* under the tightest limit; that limit */
+} SculptAutoMemcg;
+
+static void sculpt_auto_memcg(SculptAuto *a, SculptAutoMemcg *m)
+{
+    m->limited = sculpt_hm_memcg_room(&a->memcg, &m->room, &m->limit);
+    if (!m->limited) {
+        m->room = m->limit = 0;
+    }
+}
+
 /*
  * The budget in effect: fast-budget, or less when the memory cgroup QEMU
  * runs in (libvirt's memtune hard_limit, a systemd unit's MemoryMax=)
@@ -633,16 +647,14 @@ static uint64_t sculpt_auto_dram(SculptState *s, uint64_t *qemu_anon)
  * and evicts cold-file pages the model wanted kept.  So guest RAM may
  * grow by the room the tightest limit leaves, and the high mark below
  * that keeps the kernel's reclaim out.  @dram: guest RAM's DRAM now;
- * @limit: set to the tightest limit, 0 if none.  Sculpt thread.
+ * @m: the cgroup as sculpt_auto_memcg() read it.  Sculpt thread.
  */
 static uint64_t sculpt_auto_budget(SculptState *s, SculptAuto *a,
-                                   uint64_t dram, uint64_t *limit)
+                                   uint64_t dram, const SculptAutoMemcg *m)
 {
-    uint64_t budget = qatomic_read(&s->fast_budget), room;
+    uint64_t budget = qatomic_read(&s->fast_budget), room = m->room;
 
-    *limit = 0;
-    if (!sculpt_hm_memcg_room(&a->memcg, &room, limit) || !budget ||
-        dram + room >= budget) {
+    if (!m->limited || !budget || dram + room >= budget) {
         return budget;
     }
     if (!a->memcg_warned) {
@@ -651,7 +663,7 @@ static uint64_t sculpt_auto_budget(SculptState *s, SculptAuto *a,
                     " MiB, leaves guest RAM %" PRIu64 " MiB of DRAM, less "
                     "than fast-budget=%" PRIu64 "M; auto mode keeps to the "
                     "limit", object_get_canonical_path_component(OBJECT(s)),
-                    a->memcg.path, *limit / MiB, (dram + room) / MiB,
+                    a->memcg.path, m->limit / MiB, (dram + room) / MiB,
                     budget / MiB);
     }
     return dram + room;
@@ -666,7 +678,8 @@ void sculpt_auto_tick(SculptState *s, const uint32_t *dirty,
 {
     SculptAuto *a = s->autos;
     uint64_t bs = s->block_size, page = a ? a->page : 0;
-    uint64_t budget, high, dram, anon, freed = 0, memcg_limit;
+    uint64_t budget, high, dram, anon, freed = 0;
+    SculptAutoMemcg memcg;
     uint64_t allowance, copied = 0, prefetched = 0;
     uint64_t touched = 0, hits = 0, pf_hits = 0, pf_misses = 0;
     uint64_t dropped = 0, moves, grow = 0;
@@ -748,7 +761,8 @@ void sculpt_auto_tick(SculptState *s, const uint32_t *dirty,
     qsort(a->order, a->nblocks, sizeof(*a->order), sculpt_auto_cmp_desc);
 
     dram = sculpt_auto_dram(s, &anon);
-    budget = sculpt_auto_budget(s, a, dram, &memcg_limit);
+    sculpt_auto_memcg(a, &memcg);
+    budget = sculpt_auto_budget(s, a, dram, &memcg);
     high = budget * SCULPT_AUTO_HIGH;
     a->ticks_since_over = dram > budget ? 0 :
                           MIN(a->ticks_since_over + 1, UINT32_MAX - 1);
@@ -981,8 +995,8 @@ void sculpt_auto_tick(SculptState *s, const uint32_t *dirty,
     a->st.ticks++;
     a->st.dram = dram;
     a->st.effective_budget = budget;
-    a->st.has_memcg_limit = memcg_limit != 0;
-    a->st.memcg_limit = memcg_limit;
+    a->st.has_memcg_limit = memcg.limited;
+    a->st.memcg_limit = memcg.limit;
     a->st.dram_peak = MAX(a->st.dram_peak, dram);
     a->st.qemu_anon = anon;
     if (budget && dram > budget) {
@@ -1117,24 +1131,24 @@ bool sculpt_auto_hold(void)
  * Whether guest RAM is surely under SCULPT_AUTO_NEAR of the budget, by a
  * bound that costs the same whatever its size (sculpt_hm_dram_bound()):
  * measuring it exactly, 50 times a second, took a quarter of a host CPU
- * for a 1 GiB guest and 5-7% of the guest's speed where all of it fits
- * (bench/e2e/README.md, "Sculpt's own cost").  The bound is at least the
+ * for a 1 GiB guest that fits its budget (bench/e2e/own-cost.sh; the
+ * guest's own speed did not measurably change).  The bound is at least the
  * DRAM in use, and "dram <= NEAR * min(budget, dram + room)" holds for
  * every dram under a bound it holds for, so a yes is the exact answer's.
  * Sculpt thread.
  */
-static bool sculpt_auto_far(SculptState *s, SculptAuto *a)
+static bool sculpt_auto_far(SculptState *s, const SculptAutoMemcg *m)
 {
     SculptHmPool *pools[SCULPT_TIER__MAX];
     size_t n = sculpt_auto_pools(s, pools);
-    uint64_t budget = qatomic_read(&s->fast_budget), bound, room, limit;
+    uint64_t budget = qatomic_read(&s->fast_budget), bound;
     char err[256];
 
     if (!budget || sculpt_hm_dram_bound(pools, n, &bound, err, sizeof(err))) {
         return false;
     }
-    if (sculpt_hm_memcg_room(&a->memcg, &room, &limit)) {
-        budget = MIN(budget, bound + room);
+    if (m->limited) {
+        budget = MIN(budget, bound + m->room);
     }
     return bound <= budget * SCULPT_AUTO_NEAR;
 }
@@ -1150,7 +1164,8 @@ static bool sculpt_auto_far(SculptState *s, SculptAuto *a)
 unsigned sculpt_auto_guard(SculptState *s)
 {
     SculptAuto *a = s->autos;
-    uint64_t budget, dram, page, target, freed = 0, dropped = 0, memcg_limit;
+    uint64_t budget, dram, page, target, freed = 0, dropped = 0;
+    SculptAutoMemcg memcg;
     uint64_t allowance, copied = 0;
     unsigned next;
     g_autofree uint8_t *drop = NULL, *demote = NULL;
@@ -1159,12 +1174,13 @@ unsigned sculpt_auto_guard(SculptState *s)
     if (!a || !a->observed || !qatomic_read(&s->auto_on)) {
         return SCULPT_AUTO_GUARD_MS;
     }
-    if (sculpt_auto_far(s, a)) {
+    sculpt_auto_memcg(a, &memcg);
+    if (sculpt_auto_far(s, &memcg)) {
         sculpt_auto_stall(a, false);
         return SCULPT_AUTO_GUARD_MS;
     }
     dram = sculpt_auto_dram(s, NULL);
-    budget = sculpt_auto_budget(s, a, dram, &memcg_limit);
+    budget = sculpt_auto_budget(s, a, dram, &memcg);
     if (budget && dram > budget) {
         a->ticks_since_over = 0;
     }
