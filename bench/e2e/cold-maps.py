@@ -94,8 +94,8 @@ def main():
         print(f"pid {pid}: {n} samples, mean cold file resident "
               f"{sum(m[0] for m in ms) / n / 1024:.0f} MiB, PMD-mapped "
               f"{sum(m[1] for m in ms) / n / 1024:.0f} MiB, in "
-              f"MADV_NOHUGEPAGE mappings {sum(m[2] for m in ms) / n / 1024:.0f}"
-              f" MiB")
+              f"MADV_NOHUGEPAGE mappings "
+              f"{sum(m[2] for m in ms) / n / 1024:.0f} MiB")
     print(f"run.py exited {run.returncode}; its report: {out}")
     return run.returncode
 

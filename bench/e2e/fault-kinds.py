@@ -27,8 +27,8 @@ import sys
 
 import perfrun
 
-LINE = re.compile(r"^\s*(.+?)\s+(\d+)/(\d+)\s+([0-9.]+):\s+address=(0x[0-9a-f]+)"
-                  r"\s+ip=\S+\s+error_code=(0x[0-9a-f]+)")
+LINE = re.compile(r"^\s*(.+?)\s+(\d+)/(\d+)\s+([0-9.]+):\s+"
+                  r"address=(0x[0-9a-f]+)\s+ip=\S+\s+error_code=(0x[0-9a-f]+)")
 WB = re.compile(r"^\s*(.+?)\s+(\d+)/\d+\s+([0-9.]+):\s+.*pages_written "
                 r"(\d+) .*sync_mode (\d+)")
 KINDS = [("0x4", "read, not mapped"), ("0x6", "write, not mapped"),

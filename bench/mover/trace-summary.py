@@ -18,8 +18,9 @@ resume (what every vCPU spends stopped at least; with one vCPU, exactly
 what the batch held it beyond its own fault), of the step that prepares
 the batch before it (sources read in, cold pre-copies; without the BQL, so
 the guest runs meanwhile; it includes the wait, at most 5 ms, for vCPUs in
-a host fault's I/O, sculpt_stop_deferred, also shown alone), and of the parts of each run (sculpt_move_run:
-copy or compare, the remap (mmap or mremap), the attributes), in
+a host fault's I/O, sculpt_stop_deferred, also shown alone), and of the
+parts of each run (sculpt_move_run: copy or compare, the remap (mmap or
+mremap), the attributes), in
 milliseconds; then how many runs were found too stale to fix inside a
 pause and copied again (sculpt_move_stale).  With `-trace sculpt_stop_cpu`
 as well, each vCPU's waits of over 1 ms are split by its scheduler figures
