@@ -278,8 +278,19 @@ static uint64_t sculpt_auto_sample_pages(SculptAuto *a)
     return MIN(SCULPT_AUTO_SAMPLES, a->ppb);
 }
 
-/* Zap the sampled chunk of resident blocks.  Sculpt thread. */
-static void sculpt_auto_arm(SculptState *s, SculptAuto *a)
+/*
+ * Zap the sampled chunk of resident blocks.  Sculpt thread.
+ *
+ * Not of a cold-file block the guest wrote in the interval that just
+ * ended (@dirty): the dirty log will most likely call it used again, and
+ * its sampled pages would cost more than a minor fault.  A shared file
+ * mapping with writeback maps a page read in read-only, so a guest store
+ * there takes a second fault into the filesystem's page_mkwrite, which
+ * for a page of a large folio walks the whole folio's buffers (ext4,
+ * 7-8 us per store: bench/mover/mkwrite-cost.c).
+ */
+static void sculpt_auto_arm(SculptState *s, SculptAuto *a,
+                            const uint32_t *dirty)
 {
     uint64_t off, len;
 
@@ -288,7 +299,8 @@ static void sculpt_auto_arm(SculptState *s, SculptAuto *a)
     len = sculpt_auto_sample_pages(a) * a->page;
     for (uint64_t b = 0; b < a->nblocks; b++) {
         a->armed[b] = a->pagemap_fd >= 0 && a->res[b] &&
-                      a->pool_page[b] == a->page;
+                      a->pool_page[b] == a->page &&
+                      !(a->tier[b] == SCULPT_TIER_COLD && dirty[b]);
         if (!a->armed[b]) {
             continue;
         }
@@ -978,7 +990,7 @@ void sculpt_auto_tick(SculptState *s, const uint32_t *dirty,
         for (uint64_t b = 0; b < a->nblocks; b++) {
             a->pool_page[b] = s->pools[a->tier[b]].page_size;
         }
-        sculpt_auto_arm(s, a);
+        sculpt_auto_arm(s, a, dirty);
     }
     for (uint64_t b = 0; b < a->nblocks; b++) {
         a->res_after[b] = a->res[b];

@@ -88,7 +88,8 @@ struct SculptState {
      * hold the process's mmap_lock, which the mover's MAP_FIXED needs for
      * writing: without this, a pause waited for them with the vCPUs
      * stopped (5-10 ms at p90 in auto mode).  Now the main loop waits, if
-     * at all, before it stops the vCPUs.  Lock order: BQL -> mm_lock ->
+     * at all, before it stops the vCPUs and before it takes the BQL back
+     * (a drop can wait for a writeback).  Lock order: mm_lock -> BQL ->
      * core_lock; the sculpt thread never takes the BQL.
      */
     QemuMutex mm_lock;

@@ -993,7 +993,7 @@ static void sculpt_move_bh(void *opaque)
     SculptState *s = opaque;
     SculptOp *op = s->op;
     const char *reason;
-    uint64_t budget, used = 0, t0, t1, ts, tstop, tprep, paused;
+    uint64_t budget, used = 0, t0, t1, ts, tstop, tprep, tlock, paused;
     g_autoptr(GArray) done = g_array_new(false, false, sizeof(guint));
     g_autofree SculptHmLoc *srcs = NULL;
     g_autofree SculptCpuSched *sched = NULL;
@@ -1031,10 +1031,17 @@ static void sculpt_move_bh(void *opaque)
     bql_unlock();
     sculpt_prepare_batch(s, op);
     sculpt_wait_cpus_out_of_io(s);
+    /*
+     * The sculpt thread's page-table work waits until the vCPUs run.  Wait
+     * for its step in progress here, still without the BQL: a drop can
+     * wait for a block's writeback, and meanwhile a vCPU thread that takes
+     * an interrupt or emulates a device needs the BQL.
+     */
+    tlock = get_clock();
+    qemu_mutex_lock(&s->mm_lock);
+    tlock = get_clock() - tlock;
     bql_lock();
     tprep = get_clock() - tprep;
-    /* The sculpt thread's page-table work waits until the vCPUs run. */
-    qemu_mutex_lock(&s->mm_lock);
     if (trace_event_get_state_backends(TRACE_SCULPT_STOP_CPU)) {
         int ncpu = 0;
 
@@ -1182,7 +1189,7 @@ static void sculpt_move_bh(void *opaque)
     sculpt_record_pause(s, paused);
     trace_sculpt_batch(object_get_canonical_path_component(OBJECT(s)),
                        done->len, used, t1 - t0, paused, tstop - ts,
-                       t0 - tstop, paused - (t1 - ts), tprep);
+                       t0 - tstop, paused - (t1 - ts), tprep, tlock);
 
     nsrc = 0;
     for (guint i = 0; i < done->len; i++) {

@@ -18,7 +18,9 @@ resume (what every vCPU spends stopped at least; with one vCPU, exactly
 what the batch held it beyond its own fault), of the step that prepares
 the batch before it (sources read in, cold pre-copies; without the BQL, so
 the guest runs meanwhile; it includes the wait, at most 5 ms, for vCPUs in
-a host fault's I/O, sculpt_stop_deferred, also shown alone), and of the
+a host fault's I/O, sculpt_stop_deferred, also shown alone, and the wait
+for the sculpt thread's page-table step in progress, also without the
+BQL), and of the
 parts of each run (sculpt_move_run: copy or compare, the remap (mmap or
 mremap), the attributes), in
 milliseconds; then how many runs were found too stale to fix inside a
@@ -36,7 +38,8 @@ BATCH = re.compile(r"sculpt_batch .*: (\d+) runs, (\d+) bytes, pause (\d+) ns,"
                    r" vCPUs stopped (\d+) ns"
                    r"(?:, waiting for the last to stop (\d+) ns)?"
                    r"(?:, drain (\d+) ns, resume (\d+) ns)?"
-                   r"(?:, prepared (?:under the BQL )?(\d+) ns)?")
+                   r"(?:, prepared (?:under the BQL )?(\d+) ns)?"
+                   r"(?:, of which waiting for the page-table lock (\d+) ns)?")
 RUN = re.compile(r"sculpt_move_run .* copy (\d+) remap (\d+) attrs (\d+) "
                  r"populate (\d+) ns")
 STALE = re.compile(r"sculpt_move_stale .* found in (\d+) ns")
@@ -62,6 +65,7 @@ def main():
         sys.exit(__doc__)
     stops, work, moved, copy, remap, attrs = [], [], 0, [], [], []
     waits, drains, resumes, preps, stale = [], [], [], [], []
+    locks = []
     cpu_stops, defers = [], []
     with open(sys.argv[1], errors="replace") as f:
         for ln in f:
@@ -77,6 +81,8 @@ def main():
                     resumes.append(int(m.group(7)))
                 if m.group(8) is not None:
                     preps.append(int(m.group(8)))
+                if m.group(9) is not None:
+                    locks.append(int(m.group(9)))
                 continue
             m = RUN.search(ln)
             if m:
@@ -108,6 +114,8 @@ def main():
         line("drain end, resume", resumes)
     if preps:
         line("prepare (guest runs)", preps)
+    if locks:
+        line("of which for the sculpt thread", locks)
     if defers:
         line("stop put off (vCPU in I/O)", defers)
     if copy:
