@@ -281,13 +281,15 @@ static uint64_t sculpt_auto_sample_pages(SculptAuto *a)
 /*
  * Zap the sampled chunk of resident blocks.  Sculpt thread.
  *
- * Not of a cold-file block the guest wrote in the interval that just
- * ended (@dirty): the dirty log will most likely call it used again, and
- * its sampled pages would cost more than a minor fault.  A shared file
- * mapping with writeback maps a page read in read-only, so a guest store
- * there takes a second fault into the filesystem's page_mkwrite, which
- * for a page of a large folio walks the whole folio's buffers (ext4,
- * 7-8 us per store: bench/mover/mkwrite-cost.c).
+ * Not of a block in the cold tier the guest wrote in the interval that
+ * just ended (@dirty): the dirty log will most likely call it used again,
+ * and in a cold file its sampled pages cost more than a minor fault.  A
+ * shared file mapping with writeback maps a page read in read-only, so a
+ * guest store there takes a second fault into the filesystem's
+ * page_mkwrite, which for a page of a large folio walks the whole folio's
+ * buffers (ext4, 7-8 us per store: bench/mover/mkwrite-cost.c).  (A
+ * NUMA-node or swap cold tier skips the sample too; only the cold file
+ * was measured.)
  */
 static void sculpt_auto_arm(SculptState *s, SculptAuto *a,
                             const uint32_t *dirty)

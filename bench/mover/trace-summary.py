@@ -20,10 +20,8 @@ the batch before it (sources read in, cold pre-copies; without the BQL, so
 the guest runs meanwhile; it includes the wait, at most 5 ms, for vCPUs in
 a host fault's I/O, sculpt_stop_deferred, also shown alone, and the wait
 for the sculpt thread's page-table step in progress, also without the
-BQL), and of the
-parts of each run (sculpt_move_run: copy or compare, the remap (mmap or
-mremap), the attributes), in
-milliseconds; then how many runs were found too stale to fix inside a
+BQL), and of the parts of each run (sculpt_move_run: copy or compare,
+the remap (mmap or mremap), the attributes), in milliseconds; then how many runs were found too stale to fix inside a
 pause and copied again (sculpt_move_stale).  With `-trace sculpt_stop_cpu`
 as well, each vCPU's waits of over 1 ms are split by its scheduler figures
 (/proc schedstat): the thread's state when the stop was asked, how much of
