@@ -1370,7 +1370,7 @@ static void hm_move_out_sources(const SculptHmMove *mv,
     uint64_t bs = mv->dst->block_size, i, k;
 
     if ((mv->attrs && mv->attrs->locked) ||
-        (mv->flags & SCULPT_HM_SRC_LOCKED)) {
+        (mv->flags & (SCULPT_HM_SRC_LOCKED | SCULPT_HM_SRC_STAY))) {
         return;
     }
     for (i = 0; i < mv->nblocks; i += k) {

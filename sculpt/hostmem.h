@@ -143,6 +143,14 @@ enum {
      * the lock; MAP_FIXED-style unmapping unlocks them.
      */
     SCULPT_HM_SRC_LOCKED    = 1 << 6,
+    /*
+     * With TRANSFER: the sources stay at the guest address until the
+     * remap replaces them in one step (the guest runs meanwhile, see
+     * uffd-wp.h: moved out first, they would leave a hole it could touch,
+     * and take their userfaultfd registration along).  Only the
+     * destination's page tables are handed over.
+     */
+    SCULPT_HM_SRC_STAY      = 1 << 7,
 };
 
 typedef struct SculptHmMove {

@@ -45,6 +45,7 @@ struct SculptState {
     uint32_t cold_node;
     uint64_t cold_size;
     uint32_t max_pause_us;
+    bool wp_moves;                  /* move-protocol=write-protect */
     bool track_on;                  /* property "track" */
     bool access_sampling;           /* property "access-sampling" */
     uint32_t interval_ms;
@@ -107,7 +108,7 @@ struct SculptState {
     /* Automatic mode (sculpt-auto.c); lives while tracking runs */
     SculptAuto *autos;
 
-    /* Moving (sculpt-move.c); main loop, BQL held */
+    /* Moving (sculpt-move.c); main loop, with or without the BQL */
     SculptOp *op;                   /* the running sculpt-pool, or NULL */
     QEMUBH *move_bh;
     QEMUTimer *retry_timer;
@@ -117,12 +118,26 @@ struct SculptState {
     uint64_t bytes_per_us[SCULPT_TIER__MAX][SCULPT_TIER__MAX];
     uint64_t run_ns[SCULPT_TIER__MAX];  /* per-run cost besides the copy
                                            (remap, attributes), measured */
+    /*
+     * Moving under write-protection (uffd-wp.h): the userfaultfd, opened
+     * at the first batch that can use it (-1 before, or if the kernel
+     * refused: then wp_refused); wp_busy while a batch's blocks are
+     * protected and the BQL is not held, when discards are also noted in
+     * wp_discards ([offset, length] pairs) to be done again after it.
+     */
+    int wp_uffd;
+    bool wp_refused;
+    bool wp_busy;
+    GArray *wp_discards;
     struct {
         uint64_t moves, blocks_moved, blocks_empty, bytes_moved, failures;
         uint64_t pauses, pause_max, mmaps, discards, stale_copies;
+        uint64_t wp_batches, wp_waits, wp_max;
     } stats;
     uint64_t pause_ns[SCULPT_PAUSE_SAMPLES];
     uint64_t pause_pos;
+    uint64_t wp_ns[SCULPT_PAUSE_SAMPLES];   /* write-protect windows */
+    uint64_t wp_pos;
 
     QTAILQ_ENTRY(SculptState) next;
 };
@@ -148,6 +163,7 @@ void sculpt_discard_init(void);
 void sculpt_move_init(SculptState *s);
 void sculpt_move_cleanup(SculptState *s);
 uint64_t sculpt_pause_percentile(SculptState *s, unsigned pct);
+uint64_t sculpt_wp_percentile(SculptState *s, unsigned pct);
 
 bool sculpt_move_auto(SculptState *s, GArray *to_cold, GArray *to_fast,
                       sculpt_tier fast, Error **errp);
@@ -173,6 +189,8 @@ struct SculptAutoStats *sculpt_auto_stats(SculptState *s);
 bool sculpt_track_start(SculptState *s, Error **errp);
 void sculpt_track_stop(SculptState *s);
 void sculpt_track_remapped(SculptState *s, uint64_t off, uint64_t len);
+bool sculpt_track_unwatch(SculptState *s, uint64_t off, uint64_t len,
+                          Error **errp);
 void sculpt_track_discarded(SculptState *s, uint64_t off, uint64_t len);
 SculptSamplingStats *sculpt_track_sampling_stats(SculptState *s);
 

@@ -23,6 +23,13 @@
  * are refused when the object is created (sculpt-obj.c).  A dirty-bitmap
  * re-copy alone would NOT be enough: device writes never reach the bitmap.
  *
+ * Runs whose sources are shmem or hugetlbfs move without a pause, under
+ * userfaultfd write-protection (move-protocol=write-protect, the default;
+ * sculpt_move_wp(), uffd-wp.h): every write into them, whoever makes it,
+ * waits in its page fault from the protection to the wake after the
+ * remap, and then lands in the destination.  Runs from a cold file (no
+ * write-protection for ext4/xfs mappings) still take the pause above.
+ *
  * A batch holds at most max-pause worth of copying (at the copy speed
  * measured so far), so no pause grows with the operation.  Any failure
  * leaves the failed run mapped where it was, with its data; the batch goes
@@ -48,6 +55,7 @@
 #include "system/cpus.h"
 #include "system/runstate.h"
 #include "sculpt-int.h"
+#include "uffd-wp.h"
 #include "trace.h"
 
 /* Copy speed assumed before any move was measured: 2 GB/s, cautious. */
@@ -65,6 +73,7 @@ typedef struct SculptRun {
     bool precopied;             /* dst slots got a copy before the pause */
     bool zeroed;                /* ... zeros: the sources held no data */
     uint8_t stale;              /* pauses that found that copy too stale */
+    bool no_wp;                 /* write-protection refused: pause */
 } SculptRun;
 
 struct SculptOp {
@@ -118,6 +127,13 @@ static void sculpt_record_pause(SculptState *s, uint64_t ns)
     s->pause_ns[s->pause_pos++ % SCULPT_PAUSE_SAMPLES] = ns;
 }
 
+static void sculpt_record_wp(SculptState *s, uint64_t ns)
+{
+    s->stats.wp_batches++;
+    s->stats.wp_max = MAX(s->stats.wp_max, ns);
+    s->wp_ns[s->wp_pos++ % SCULPT_PAUSE_SAMPLES] = ns;
+}
+
 static int sculpt_cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -125,18 +141,31 @@ static int sculpt_cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* The @pct percentile of the last SCULPT_PAUSE_SAMPLES pauses. */
-uint64_t sculpt_pause_percentile(SculptState *s, unsigned pct)
+/* The @pct percentile of the last SCULPT_PAUSE_SAMPLES of @ring. */
+static uint64_t sculpt_percentile(const uint64_t *ring, uint64_t pos,
+                                  unsigned pct)
 {
-    size_t n = MIN(s->pause_pos, SCULPT_PAUSE_SAMPLES);
+    size_t n = MIN(pos, SCULPT_PAUSE_SAMPLES);
     g_autofree uint64_t *v = NULL;
 
     if (!n) {
         return 0;
     }
-    v = g_memdup2(s->pause_ns, n * sizeof(uint64_t));
+    v = g_memdup2(ring, n * sizeof(uint64_t));
     qsort(v, n, sizeof(uint64_t), sculpt_cmp_u64);
     return v[MIN(n - 1, (n * pct + 99) / 100 - (pct ? 1 : 0))];
+}
+
+/* Of the last vCPU pauses */
+uint64_t sculpt_pause_percentile(SculptState *s, unsigned pct)
+{
+    return sculpt_percentile(s->pause_ns, s->pause_pos, pct);
+}
+
+/* Of the last write-protect windows */
+uint64_t sculpt_wp_percentile(SculptState *s, unsigned pct)
+{
+    return sculpt_percentile(s->wp_ns, s->wp_pos, pct);
 }
 
 /* ---- planning --------------------------------------------------------- */
@@ -657,7 +686,7 @@ static SculptHmVmaAttrs sculpt_attrs(SculptState *s, sculpt_tier to)
  * run is where it was, with its data, and its reservation is freed.
  */
 static int sculpt_move_run(SculptState *s, SculptRun *r, SculptHmLoc *src,
-                           SculptHmMoveResult *out, Error **errp)
+                           SculptHmMoveResult *out, bool wp, Error **errp)
 {
     SculptHmVmaAttrs attrs = sculpt_attrs(s, r->to);
     SculptHmMove mv = {
@@ -676,6 +705,8 @@ static int sculpt_move_run(SculptState *s, SculptRun *r, SculptHmLoc *src,
          */
         .flags = SCULPT_HM_DEFER_RELEASE | SCULPT_HM_NT_COPY |
                  (s->transfer ? SCULPT_HM_TRANSFER : 0) |
+                 /* the guest runs: no hole, not even for a moment */
+                 (wp ? SCULPT_HM_SRC_STAY : 0) |
                  (r->precopied ? SCULPT_HM_VERIFY_COPY : 0) |
                  (r->zeroed ? SCULPT_HM_DST_ZERO : 0),
         .fix_limit = r->stale < SCULPT_STALE_TRIES ?
@@ -693,8 +724,14 @@ static int sculpt_move_run(SculptState *s, SculptRun *r, SculptHmLoc *src,
             break;
         }
     }
-    /* The remap drops the range's userfaultfd registration: redo later. */
-    sculpt_track_remapped(s, r->first * s->block_size, r->n * s->block_size);
+    /*
+     * The remap drops the range's userfaultfd registration: redo later
+     * (under write-protection the caller does, once it ended).
+     */
+    if (!wp) {
+        sculpt_track_remapped(s, r->first * s->block_size,
+                              r->n * s->block_size);
+    }
     ret = sculpt_hm_move_run(&mv, &res, err, sizeof(err));
     if (ret == -EAGAIN && res.where == SCULPT_HM_AT_SRC) {
         trace_sculpt_move_stale(r->first, r->n, res.bytes_fixed,
@@ -988,6 +1025,328 @@ static void sculpt_wait_cpus_out_of_io(SculptState *s)
     }
 }
 
+/*
+ * Account for run @r, moved (@res): the op's and the object's counters,
+ * and learn the costs: copy speed for this source and destination, and
+ * the rest of a run (remap, attributes) per destination.  The speed
+ * falls at once and recovers slowly, so that one slow run (a cold page
+ * read back, a preempted copy) shrinks the next batches rather than
+ * overrunning several.
+ */
+static void sculpt_run_moved(SculptState *s, SculptOp *op, SculptRun *r,
+                             const SculptHmMoveResult *res)
+{
+    uint64_t *bw = &s->bytes_per_us[r->from][r->to];
+    uint64_t rest = res->ns_remap + res->ns_attrs + res->ns_populate;
+    uint64_t seen;
+
+    /* A remap's cost grows with the pages it unmaps: count it in the
+     * speed, and learn the fixed part from small runs.  Not from runs
+     * without data: nothing was copied. */
+    if (!res->blocks_empty) {
+        if (r->n <= 2) {
+            s->run_ns[r->to] = (s->run_ns[r->to] * 3 + rest) / 4;
+        }
+        rest = rest > s->run_ns[r->to] ? rest - s->run_ns[r->to] : 0;
+        seen = MAX(1, r->n * s->block_size * 1000 /
+                      MAX(1, res->ns_copy + rest));
+        *bw = seen < *bw ? seen : (*bw * 3 + seen) / 4;
+    }
+    op->runs_done++;
+    op->blocks_done += r->n;
+    if (r->to == SCULPT_TIER_COLD) {
+        op->blocks_to_cold += r->n;
+    } else {
+        op->blocks_to_fast += r->n;
+    }
+    op->bytes_done += r->n * s->block_size;
+    s->stats.moves++;
+    s->stats.blocks_moved += r->n;
+    s->stats.blocks_empty += res->blocks_empty;
+    s->stats.bytes_moved += (r->n - res->blocks_empty) * s->block_size;
+}
+
+/* A run failed (@err, consumed): it stayed where it was, with its data. */
+static void sculpt_run_failed(SculptState *s, SculptOp *op, Error *err)
+{
+    op->failures++;
+    s->stats.failures++;
+    if (!op->first_error) {
+        op->first_error = g_strdup(error_get_pretty(err));
+    }
+    warn_report_err(err);
+}
+
+/*
+ * After a batch, with the guest running: release the sources of the runs
+ * in @done (indexes into op->runs; @srcs holds their sources in order).
+ */
+static void sculpt_release_done(SculptState *s, SculptOp *op, GArray *done,
+                                SculptHmLoc *srcs)
+{
+    bool cold_released = false;
+    uint64_t nsrc = 0;
+
+    for (guint i = 0; i < done->len; i++) {
+        SculptRun *r = &g_array_index(op->runs, SculptRun,
+                                      g_array_index(done, guint, i));
+
+        sculpt_release(s, r, srcs + nsrc);
+        cold_released |= r->to == SCULPT_TIER_COLD;
+        nsrc += r->n;
+    }
+    /*
+     * A cold release writes the file out and drops clean cache around its
+     * runs (2 MiB granules): runs to the cold tier that were pre-copied
+     * but not moved in this batch may have lost their pages (not their
+     * data, which was written out first).  Fault them in again before the
+     * next pause rather than read them back inside it; copying them again
+     * would cost the main loop as much as the first time.
+     */
+    for (guint i = op->next; cold_released && i < op->runs->len; i++) {
+        SculptRun *r = &g_array_index(op->runs, SculptRun, i);
+
+        if (r->to == SCULPT_TIER_COLD) {
+            r->ready = false;
+        }
+    }
+}
+
+/* ---- moving under write-protection ------------------------------------ */
+
+/*
+ * Whether run @r may move with the vCPUs running (uffd-wp.h): the
+ * protocol is on, the kernel offers it, the run was prepared, and its
+ * sources are shmem or hugetlbfs (a cold file on ext4 or xfs cannot be
+ * write-protected: runs from there move inside a pause).
+ */
+static bool sculpt_run_wp_ok(SculptState *s, const SculptRun *r)
+{
+    return s->wp_moves && !s->wp_refused && !r->no_wp && r->ready &&
+           s->pools[r->from].kind != SCULPT_HM_COLD_FILE;
+}
+
+/* The mover's userfaultfd, opened the first time it is wanted. */
+static bool sculpt_wp_open(SculptState *s)
+{
+    char err[256];
+
+    if (s->wp_uffd < 0 && !s->wp_refused) {
+        s->wp_uffd = sculpt_uffd_wp_open(err, sizeof(err));
+        if (s->wp_uffd < 0) {
+            s->wp_refused = true;
+            warn_report("sculpt: %s; every move pauses the vCPUs", err);
+        }
+    }
+    return s->wp_uffd >= 0;
+}
+
+/*
+ * The runs of the next batch under write-protection, from op->next: those
+ * that may (sculpt_run_wp_ok()), as many as max-pause holds at the costs
+ * measured so far (the estimate a pause makes: a write to them waits that
+ * long), the last one split to fit; the first always moves at least one
+ * block.  Returns how many.
+ */
+static guint sculpt_wp_select(SculptState *s, SculptOp *op)
+{
+    uint64_t budget = s->max_pause_us * 600ULL, cost = 0;
+    guint i;
+
+    for (i = op->next; i < op->runs->len; i++) {
+        SculptRun *r = &g_array_index(op->runs, SculptRun, i);
+        uint64_t bw = MAX(1, s->bytes_per_us[r->from][r->to]);
+        uint64_t fit;
+
+        if (!sculpt_run_wp_ok(s, r)) {
+            break;
+        }
+        cost += s->run_ns[r->to];
+        fit = cost >= budget ? 0 : r->zeroed ? r->n :
+              (budget - cost) / 1000 * bw / s->block_size;
+        if (!fit) {
+            if (i > op->next) {
+                break;
+            }
+            fit = 1;
+        }
+        if (r->n > fit) {
+            sculpt_split_run(op, i, fit);
+            r = &g_array_index(op->runs, SculptRun, i);
+        }
+        if (!r->zeroed) {
+            cost += r->n * s->block_size * 1000 / bw;
+        }
+        if (cost >= budget) {
+            i++;
+            break;
+        }
+    }
+    return i - op->next;
+}
+
+/*
+ * One batch of @nruns runs from op->next with the vCPUs running:
+ *
+ *   mm_lock   register each run's range with the mover's userfaultfd in
+ *             WP mode (first unregistered from the access sampler's: a
+ *             mapping takes one userfaultfd)
+ *   BQL       may we move?  bdrv_drain_all_begin(): no DMA in flight
+ *             into guest RAM (a request submitted later faults, and
+ *             waits); write-protect the ranges; bdrv_drain_all_end()
+ *   no BQL    move each run as inside a pause (copy or compare-and-fix,
+ *             remap, attributes): no write can reach the sources now,
+ *             every write waits in its own fault
+ *             wake the writers: each faults again on the new mapping
+ *             (a run left where it was is un-protected instead)
+ *             release the sources, as after a pause
+ *   BQL       discards seen meanwhile are done again
+ *
+ * A vCPU, device model or I/O thread that writes to a moving run waits
+ * from the protection to the wake (the "write-protect window"), and so
+ * does a vCPU that holds the BQL meanwhile: nothing the window needs
+ * takes the BQL.  Nothing else stops.  Called from the BH without the BQL
+ * or mm_lock.  Returns false, still without them, when not a single run
+ * could be registered (the caller then pauses); else true with the BQL
+ * held, the next batch scheduled.
+ */
+static bool sculpt_move_wp(SculptState *s, SculptOp *op, guint nruns,
+                           uint64_t tprep)
+{
+    const char *id = object_get_canonical_path_component(OBJECT(s));
+    uint64_t bs = s->block_size, used = 0, nsrc = 0, waits;
+    uint64_t tlock, twp, t0, t1, window;
+    g_autoptr(GArray) done = g_array_new(false, false, sizeof(guint));
+    g_autofree SculptHmLoc *srcs = NULL;
+    g_autofree bool *moved = g_new0(bool, nruns);
+    guint first = op->next, nreg, nprot, k;
+    const char *reason;
+    char err[256];
+
+    tlock = get_clock();
+    qemu_mutex_lock(&s->mm_lock);
+    tlock = get_clock() - tlock;
+    for (nreg = 0; nreg < nruns; nreg++) {
+        SculptRun *r = &g_array_index(op->runs, SculptRun, first + nreg);
+        Error *lerr = NULL;
+
+        if (!sculpt_track_unwatch(s, r->first * bs, r->n * bs, &lerr)) {
+            warn_report_err(lerr);      /* registering says what next */
+        }
+        if (sculpt_uffd_wp_register(s->wp_uffd, s->host + r->first * bs,
+                                    r->n * bs, err, sizeof(err))) {
+            warn_report_once("sculpt: %s; such runs move inside a vCPU "
+                             "pause", err);
+            r->no_wp = true;
+            sculpt_track_remapped(s, r->first * bs, r->n * bs);
+            break;
+        }
+    }
+    if (!nreg) {
+        qemu_mutex_unlock(&s->mm_lock);
+        return false;
+    }
+
+    bql_lock();
+    tprep = get_clock() - tprep;
+    twp = get_clock();
+    reason = sculpt_hold_reason(s);
+    nprot = 0;
+    if (!reason) {
+        bdrv_drain_all_begin();
+        for (; nprot < nreg; nprot++) {
+            SculptRun *r = &g_array_index(op->runs, SculptRun,
+                                          first + nprot);
+
+            if (sculpt_uffd_wp_protect(s->wp_uffd, s->host + r->first * bs,
+                                       r->n * bs, err, sizeof(err))) {
+                warn_report_once("sculpt: %s; such runs move inside a "
+                                 "vCPU pause", err);
+                r->no_wp = true;
+                break;
+            }
+        }
+        bdrv_drain_all_end();
+        s->wp_busy = true;
+        bql_unlock();
+    }
+    t0 = get_clock();
+
+    srcs = g_new(SculptHmLoc, sculpt_blocks_left(op));
+    for (k = 0; k < nprot; k++) {
+        SculptRun *r = &g_array_index(op->runs, SculptRun, op->next);
+        SculptHmMoveResult res;
+        Error *lerr = NULL;
+        int ret = sculpt_move_run(s, r, srcs + nsrc, &res, true, &lerr);
+
+        if (ret == -EAGAIN) {
+            break;          /* copied again before the next batch */
+        }
+        if (!ret) {
+            guint idx = op->next;
+
+            moved[k] = true;
+            sculpt_run_moved(s, op, r, &res);
+            g_array_append_val(done, idx);
+            nsrc += r->n;
+            used += r->n * bs;
+        } else {
+            sculpt_run_failed(s, op, lerr);
+        }
+        op->next++;
+    }
+    t1 = get_clock();
+
+    /* Let the writes go on, onto the new mappings or where they were. */
+    waits = nprot ? sculpt_uffd_wp_waiting(s->wp_uffd) : 0;
+    for (k = 0; k < nreg; k++) {
+        SculptRun *r = &g_array_index(op->runs, SculptRun, first + k);
+
+        if (sculpt_uffd_wp_end(s->wp_uffd, s->host + r->first * bs,
+                               r->n * bs, moved[k], err, sizeof(err))) {
+            warn_report("sculpt: %s", err);
+        }
+    }
+    window = get_clock() - twp;
+    qemu_mutex_unlock(&s->mm_lock);
+    for (k = 0; k < nreg; k++) {
+        SculptRun *r = &g_array_index(op->runs, SculptRun, first + k);
+
+        /* the access sampler may watch them again */
+        sculpt_track_remapped(s, r->first * bs, r->n * bs);
+    }
+
+    if (reason) {
+        /* BQL still held: try again later */
+        s->hold_reason = reason;
+        timer_mod(s->retry_timer,
+                  qemu_clock_get_ms(QEMU_CLOCK_REALTIME) + SCULPT_RETRY_MS);
+        return true;
+    }
+    s->hold_reason = NULL;
+    if (nprot) {
+        s->stats.wp_waits += waits;
+        sculpt_record_wp(s, window);
+        trace_sculpt_wp_batch(id, done->len, used, window, t0 - twp, t1 - t0,
+                              waits, tprep, tlock);
+    }
+    sculpt_release_done(s, op, done, srcs);
+
+    bql_lock();
+    s->wp_busy = false;
+    for (guint i = 0; s->wp_discards && i < s->wp_discards->len; i += 2) {
+        uint64_t *d = &g_array_index(s->wp_discards, uint64_t, i);
+
+        /* where the blocks live now (the hook may have seen them leave) */
+        ram_block_discard_range(s->rb, d[0], d[1]);
+    }
+    if (s->wp_discards) {
+        g_array_set_size(s->wp_discards, 0);
+    }
+    qemu_bh_schedule(s->move_bh);
+    return true;
+}
+
 static void sculpt_move_bh(void *opaque)
 {
     SculptState *s = opaque;
@@ -999,7 +1358,6 @@ static void sculpt_move_bh(void *opaque)
     g_autofree SculptCpuSched *sched = NULL;
     uint64_t nsrc = 0;
     int ret;
-    bool cold_released = false;
     CPUState *cpu;
 
     if (!op) {
@@ -1030,6 +1388,11 @@ static void sculpt_move_bh(void *opaque)
     tprep = get_clock();
     bql_unlock();
     sculpt_prepare_batch(s, op);
+    if (sculpt_run_wp_ok(s, &g_array_index(op->runs, SculptRun, op->next)) &&
+        sculpt_wp_open(s) &&
+        sculpt_move_wp(s, op, sculpt_wp_select(s, op), tprep)) {
+        return;
+    }
     sculpt_wait_cpus_out_of_io(s);
     /*
      * The sculpt thread's page-table work waits until the vCPUs run.  Wait
@@ -1116,59 +1479,19 @@ static void sculpt_move_bh(void *opaque)
             sculpt_split_run(op, op->next, fit);
             r = &g_array_index(op->runs, SculptRun, op->next);
         }
-        ret = sculpt_move_run(s, r, srcs + nsrc, &res, &err);
+        ret = sculpt_move_run(s, r, srcs + nsrc, &res, false, &err);
         if (ret == -EAGAIN) {
             break;          /* copied again before the next pause */
         }
         if (!ret) {
             guint idx = op->next;
 
-            /*
-             * Learn the costs: copy speed for this source and destination,
-             * and the rest of a run (remap, attributes) per destination.
-             * The speed falls at once and recovers slowly, so that one
-             * slow run (a cold page read back, a preempted copy) shrinks
-             * the next batches rather than overrunning several.
-             */
-            uint64_t *bw = &s->bytes_per_us[r->from][r->to];
-            uint64_t rest = res.ns_remap + res.ns_attrs + res.ns_populate;
-            uint64_t seen;
-
-            /* A remap's cost grows with the pages it unmaps: count it
-             * in the speed, and learn the fixed part from small runs.
-             * Not from runs without data: nothing was copied. */
-            if (!res.blocks_empty) {
-                if (r->n <= 2) {
-                    s->run_ns[r->to] = (s->run_ns[r->to] * 3 + rest) / 4;
-                }
-                rest = rest > s->run_ns[r->to] ? rest - s->run_ns[r->to] : 0;
-                seen = MAX(1, r->n * s->block_size * 1000 /
-                              MAX(1, res.ns_copy + rest));
-                *bw = seen < *bw ? seen : (*bw * 3 + seen) / 4;
-            }
+            sculpt_run_moved(s, op, r, &res);
             g_array_append_val(done, idx);
             nsrc += r->n;
             used += r->n * s->block_size;
-            op->runs_done++;
-            op->blocks_done += r->n;
-            if (r->to == SCULPT_TIER_COLD) {
-                op->blocks_to_cold += r->n;
-            } else {
-                op->blocks_to_fast += r->n;
-            }
-            op->bytes_done += r->n * s->block_size;
-            s->stats.moves++;
-            s->stats.blocks_moved += r->n;
-            s->stats.blocks_empty += res.blocks_empty;
-            s->stats.bytes_moved += (r->n - res.blocks_empty) *
-                                    s->block_size;
         } else {
-            op->failures++;
-            s->stats.failures++;
-            if (!op->first_error) {
-                op->first_error = g_strdup(error_get_pretty(err));
-            }
-            warn_report_err(err);
+            sculpt_run_failed(s, op, err);
         }
         op->next++;
     }
@@ -1191,30 +1514,7 @@ static void sculpt_move_bh(void *opaque)
                        done->len, used, t1 - t0, paused, tstop - ts,
                        t0 - tstop, paused - (t1 - ts), tprep, tlock);
 
-    nsrc = 0;
-    for (guint i = 0; i < done->len; i++) {
-        SculptRun *r = &g_array_index(op->runs, SculptRun,
-                                      g_array_index(done, guint, i));
-
-        sculpt_release(s, r, srcs + nsrc);
-        cold_released |= r->to == SCULPT_TIER_COLD;
-        nsrc += r->n;
-    }
-    /*
-     * A cold release writes the file out and drops clean cache around its
-     * runs (2 MiB granules): runs to the cold tier that were pre-copied
-     * but not moved in this batch may have lost their pages (not their
-     * data, which was written out first).  Fault them in again before the
-     * next pause rather than read them back inside it; copying them again
-     * would cost the main loop as much as the first time.
-     */
-    for (guint i = op->next; cold_released && i < op->runs->len; i++) {
-        SculptRun *r = &g_array_index(op->runs, SculptRun, i);
-
-        if (r->to == SCULPT_TIER_COLD) {
-            r->ready = false;
-        }
-    }
+    sculpt_release_done(s, op, done, srcs);
     /* Let the guest and the main loop run before the next batch. */
     qemu_bh_schedule(s->move_bh);
 }
@@ -1256,6 +1556,14 @@ void sculpt_move_cleanup(SculptState *s)
         qemu_bh_delete(s->move_bh);
         s->move_bh = NULL;
     }
+    if (s->wp_uffd >= 0) {
+        close(s->wp_uffd);
+        s->wp_uffd = -1;
+    }
+    if (s->wp_discards) {
+        g_array_free(s->wp_discards, true);
+        s->wp_discards = NULL;
+    }
 }
 
 /* ---- discards (balloon, free page reporting) --------------------------- */
@@ -1265,8 +1573,9 @@ void sculpt_move_cleanup(SculptState *s)
  * the block really lives.  Punching a shared file range also unmaps it
  * from every mapping, so the guest reads zeros there afterwards, as it
  * would from its own memfd.  A cold file is re-reserved at once, so a
- * later guest write can never meet ENOSPC.  Main loop, BQL held, so no
- * batch of moves runs meanwhile.
+ * later guest write can never meet ENOSPC.  BQL held, so no batch of
+ * moves runs meanwhile, except one under write-protection: that one does
+ * the discards it saw again once its blocks are where they go.
  */
 static bool sculpt_discard(RAMBlock *rb, uint64_t start, size_t length,
                            int *ret)
@@ -1282,6 +1591,14 @@ static bool sculpt_discard(RAMBlock *rb, uint64_t start, size_t length,
     }
     if (!s || !length || end > s->size) {
         return false;
+    }
+    if (s->wp_busy) {
+        uint64_t d[2] = { start, length };
+
+        if (!s->wp_discards) {
+            s->wp_discards = g_array_new(false, false, sizeof(uint64_t));
+        }
+        g_array_append_vals(s->wp_discards, d, 2);
     }
     /* Whoever frees it: the sampler must not keep watching holes. */
     sculpt_track_discarded(s, start, length);

@@ -24,6 +24,7 @@
 #include "qemu/units.h"
 #include "qemu/cutils.h"
 #include "qapi/error.h"
+#include "qapi/qmp/qerror.h"
 #include "qemu/error-report.h"
 #include "qapi/visitor.h"
 #include "qom/object_interfaces.h"
@@ -685,6 +686,26 @@ static void sculpt_set_transfer(Object *obj, bool value, Error **errp)
     SCULPT(obj)->transfer = value;
 }
 
+/*
+ * move-protocol: "write-protect" or "pause"; settable at any time, the
+ * next batch of moves follows it (sculpt-move.c).
+ */
+static char *sculpt_get_move_protocol(Object *obj, Error **errp)
+{
+    return g_strdup(SCULPT(obj)->wp_moves ? "write-protect" : "pause");
+}
+
+static void sculpt_set_move_protocol(Object *obj, const char *v,
+                                     Error **errp)
+{
+    if (!g_str_equal(v, "write-protect") && !g_str_equal(v, "pause")) {
+        error_setg(errp, QERR_INVALID_PARAMETER_VALUE, "move-protocol",
+                   "'write-protect' or 'pause'");
+        return;
+    }
+    SCULPT(obj)->wp_moves = g_str_equal(v, "write-protect");
+}
+
 static void sculpt_instance_init(Object *obj)
 {
     SculptState *s = SCULPT(obj);
@@ -696,6 +717,8 @@ static void sculpt_instance_init(Object *obj)
     s->sampling_cpu = 5;
     s->move_bandwidth = SCULPT_DEFAULT_MOVE_BANDWIDTH;
     s->transfer = true;
+    s->wp_moves = true;
+    s->wp_uffd = -1;
     qemu_mutex_init(&s->core_lock);
     qemu_mutex_init(&s->mm_lock);
 }
@@ -837,6 +860,12 @@ static void sculpt_class_init(ObjectClass *oc, void *data)
                               (void *)offsetof(SculptState, max_pause_us));
     object_class_property_set_description(oc, "max-pause",
         "longest vCPU pause of one batch of moves, microseconds");
+    object_class_property_add_str(oc, "move-protocol",
+                                  sculpt_get_move_protocol,
+                                  sculpt_set_move_protocol);
+    object_class_property_set_description(oc, "move-protocol",
+        "write-protect (moves from shmem or hugetlbfs run with the vCPUs "
+        "running, writes to the blocks moving wait) or pause");
 }
 
 static const TypeInfo sculpt_info = {

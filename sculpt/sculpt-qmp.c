@@ -104,6 +104,11 @@ static SculptStats *sculpt_stats(SculptState *s, uint32_t hottest)
     st->pause_p50 = sculpt_pause_percentile(s, 50);
     st->pause_p99 = sculpt_pause_percentile(s, 99);
     st->pause_max = s->stats.pause_max;
+    st->wp_batches = s->stats.wp_batches;
+    st->wp_waits = s->stats.wp_waits;
+    st->wp_window_p50 = sculpt_wp_percentile(s, 50);
+    st->wp_window_p99 = sculpt_wp_percentile(s, 99);
+    st->wp_window_max = s->stats.wp_max;
     st->mappings = sculpt_hm_count_vmas(s->host, s->size);
     st->busy = s->op != NULL;
     st->paused = s->hold_reason != NULL;
@@ -156,6 +161,15 @@ void hmp_info_sculpt(Monitor *mon, const QDict *qdict)
                            " us, p99 %" PRIu64 " us, max %" PRIu64 " us\n",
                            st->pauses, st->pause_p50 / 1000,
                            st->pause_p99 / 1000, st->pause_max / 1000);
+        }
+        if (st->wp_batches) {
+            monitor_printf(mon, "  write-protected batches %" PRIu64
+                           " (%" PRIu64 " writes waited): p50 %" PRIu64
+                           " us, p99 %" PRIu64 " us, max %" PRIu64 " us\n",
+                           st->wp_batches, st->wp_waits,
+                           st->wp_window_p50 / 1000,
+                           st->wp_window_p99 / 1000,
+                           st->wp_window_max / 1000);
         }
         if (st->tracking) {
             SculptTrackingStats *ts = st->tracking;

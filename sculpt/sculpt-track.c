@@ -278,6 +278,25 @@ void sculpt_track_remapped(SculptState *s, uint64_t off, uint64_t len)
     qemu_mutex_unlock(&t->lock);
 }
 
+/*
+ * Stop the access sampler watching [off, off + len) so that the mover's
+ * userfaultfd may register it (a mapping takes one), until
+ * sculpt_track_remapped() queues it to be registered again.  Main loop,
+ * mm_lock held.
+ */
+bool sculpt_track_unwatch(SculptState *s, uint64_t off, uint64_t len,
+                          Error **errp)
+{
+    SculptTrack *t = s->track;
+    char err[256];
+
+    if (t && t->us && sculpt_us_unwatch(t->us, off, len, err, sizeof(err))) {
+        error_setg(errp, "sculpt: access sampling: %s", err);
+        return false;
+    }
+    return true;
+}
+
 /* The access sampler's figures, or NULL without one.  Any thread. */
 SculptSamplingStats *sculpt_track_sampling_stats(SculptState *s)
 {

@@ -13,6 +13,7 @@
 #endif
 
 #include "uffd-sample.h"
+#include "uffd-wp.h"
 #include "errbuf.h"
 
 #include <errno.h>
@@ -412,36 +413,10 @@ static int us_open_uffd(char *err, size_t errlen)
         .api = UFFD_API,
         .features = UFFD_FEATURE_MINOR_SHMEM,
     };
-    int fd, e_sys, e_dev = 0;
+    int fd, e_sys, e_dev;
 
-    /*
-     * No UFFD_USER_MODE_ONLY: KVM's and the kernel's own accesses to
-     * guest RAM must trap too (with it they fail with EFAULT).
-     */
-    if (us_test.sys_errno) {
-        errno = us_test.sys_errno;
-        fd = -1;
-    } else {
-        fd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-    }
-    e_sys = fd < 0 ? errno : 0;
-    if (fd < 0) {
-        int dev = -1;
-
-        if (us_test.dev_errno) {
-            errno = us_test.dev_errno;
-        } else {
-            dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
-        }
-        if (dev < 0) {
-            e_dev = errno;
-        } else {
-            /* the device hands out a userfaultfd without the sysctl */
-            fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
-            e_dev = fd < 0 ? errno : 0;
-            close(dev);
-        }
-    }
+    fd = sculpt_uffd_open(us_test.sys_errno, us_test.dev_errno, &e_sys,
+                          &e_dev);
     if (fd < 0) {
         sculpt_errf(err, errlen, "userfaultfd unavailable: "
                "userfaultfd(2): %s%s; /dev/userfaultfd: %s; access "
@@ -626,6 +601,31 @@ void sculpt_us_invalidate(SculptUs *us, uint64_t off, uint64_t len)
     b0 = off >> us->bs_shift;
     b1 = (off + len + us->bs - 1) >> us->bs_shift;
     us_invalidate_blocks(us, b0, b1);
+}
+
+int sculpt_us_unwatch(SculptUs *us, uint64_t off, uint64_t len,
+                      char *err, size_t errlen)
+{
+    struct uffdio_range r;
+
+    if (!us || off >= us->size) {
+        return 0;
+    }
+    if (len > us->size - off) {
+        len = us->size - off;
+    }
+    sculpt_us_invalidate(us, off, len);
+    r.start = (uint64_t)us->host + off;
+    r.len = len;
+    /* wakes a fault waiting there: it retries, unregistered */
+    if (ioctl(us->uffd, UFFDIO_UNREGISTER, &r) < 0) {
+        int e = errno;
+
+        sculpt_errf(err, errlen, "UFFDIO_UNREGISTER of %p+0x%" PRIx64
+                    ": %s", us->host + off, len, strerror(e));
+        return -e;
+    }
+    return 0;
 }
 
 /* Register the shmem VMAs of [off, off + len) (block aligned) */

@@ -231,6 +231,15 @@ int sculpt_us_harvest(SculptUs *us, uint32_t *counts, uint8_t *sampled,
 void sculpt_us_invalidate(SculptUs *us, uint64_t off, uint64_t len);
 
 /*
+ * Stop watching [off, off + len) until sculpt_us_reregister(): forget its
+ * samples and unregister it, so that another userfaultfd may register it
+ * (the mover's write-protection, uffd-wp.h).  Only an ioctl and
+ * sculpt_us_invalidate(): any thread, like that one.
+ */
+int sculpt_us_unwatch(SculptUs *us, uint64_t off, uint64_t len,
+                      char *err, size_t errlen);
+
+/*
  * Register again [off, off + len) after mmap(MAP_FIXED) replaced
  * mappings there (it dropped their registration silently); invalidates
  * the range first.  flags: SCULPT_US_POPULATE.  Skipped VMAs are not an

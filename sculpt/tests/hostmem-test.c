@@ -1,7 +1,8 @@
 /*
  * Standalone test of sculpt/hostmem.c: every byte of a 256 MiB "guest"
- * survives random moves between all tiers this host has, injected
- * syscall failures and a full cold-tier filesystem.
+ * survives random moves between all tiers this host has, moves made
+ * while another thread writes under userfaultfd write-protection,
+ * injected syscall failures and a full cold-tier filesystem.
  *
  * Build and run: make -C sculpt/tests check   (see the Makefile)
  * Options:
@@ -23,11 +24,14 @@
 #define _GNU_SOURCE
 #include "hostmem.h"
 #include "tap.h"
+#include "uffd-wp.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -422,6 +426,133 @@ static void everything_home(void)
             printf("# home: %s\n", err);
         }
     }
+}
+
+/*
+ * A "vCPU" that rewrites block wp_block with generation wp_gen, page by
+ * page from its start, while the main thread moves it under write-
+ * protection: its first store must wait until the move is done, and
+ * every store must end up where the guest range maps afterwards.
+ */
+static uint64_t wp_block;
+static uint32_t wp_gen;
+
+static void *wp_writer(void *arg)
+{
+    uint64_t *p = (uint64_t *)(guest + wp_block * bs);
+    uint64_t base = wp_block * bs;
+
+    for (uint64_t i = 0; i < bs / 8; i++) {
+        p[i] = pat(base + i * 8, wp_gen);
+    }
+    return NULL;
+}
+
+/* Wait (up to 10 s) until a write is waiting on @uffd; how many were */
+static uint64_t wp_wait_for_writer(int uffd)
+{
+    struct pollfd pfd = { .fd = uffd, .events = POLLIN };
+
+    if (poll(&pfd, 1, 10000) != 1) {
+        return 0;
+    }
+    return sculpt_uffd_wp_waiting(uffd);
+}
+
+/*
+ * The move protocol without a pause: protect a run, let a writer thread
+ * block on it, move the run to @dst (or not, @move false: write-
+ * protection ended in place), wake the writer, verify every byte.  With
+ * @hole the run's first block is punched to a hole first: a first write
+ * to a page that is not there must wait too.
+ */
+static void wp_case(int uffd, SculptHmPool *dst, bool do_move, bool hole)
+{
+    const char *what = do_move ? sculpt_hm_kind_name(dst->kind) : "nowhere";
+    SculptHmMoveResult res = { 0 };
+    uint64_t b, n = 2, waiting;
+    pthread_t th;
+    int r;
+
+    for (b = nblk / 2; b + n <= nblk; b++) {
+        if (loc[b].pool == &home && loc[b + 1].pool == &home) {
+            break;
+        }
+    }
+    if (b + n > nblk) {
+        ok(false, "write-protected move: no two blocks at home");
+        return;
+    }
+    if (hole) {
+        if (fallocate(guest_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                      b * bs, bs)) {
+            ok(false, "punch: %s", strerror(errno));
+            return;
+        }
+        gen[b] = 0;     /* not checked: the writer rewrites it whole */
+    }
+    r = sculpt_uffd_wp_register(uffd, guest + b * bs, n * bs, err,
+                                sizeof(err));
+    if (!r) {
+        r = sculpt_uffd_wp_protect(uffd, guest + b * bs, n * bs, err,
+                                   sizeof(err));
+    }
+    if (r) {
+        ok(false, "write-protect blocks %" PRIu64 "-%" PRIu64 ": %s", b,
+           b + n - 1, err);
+        return;
+    }
+    wp_block = b;
+    wp_gen = gen[b + 1] + 11;
+    pthread_create(&th, NULL, wp_writer, NULL);
+    waiting = wp_wait_for_writer(uffd);
+    ok(waiting >= 1, "%s: the writer waits on the protected %s (%" PRIu64
+       " fault)", what, hole ? "hole" : "block", waiting);
+    r = 0;
+    if (do_move) {
+        /*
+         * The writer is blocked: a plain copy, the sources cannot change;
+         * as QEMU moves them, the destination's page tables handed over
+         * (2 MiB blocks) but the sources replaced in one step.
+         */
+        r = move(b, n, dst, SCULPT_HM_NT_COPY | SCULPT_HM_TRANSFER |
+                 SCULPT_HM_SRC_STAY, &res);
+    }
+    ok(sculpt_uffd_wp_end(uffd, guest + b * bs, n * bs,
+                          res.where == SCULPT_HM_AT_DST && do_move, err,
+                          sizeof(err)) == 0, "%s: write-protection ended%s%s",
+       what, r ? ": " : "", r ? err : "");
+    pthread_join(th, NULL);
+    gen[b] = wp_gen;
+    ok(r == 0 && verify_all() == 0 && books_balance() &&
+       (!do_move || loc[b].pool == dst),
+       "%s: the write that waited landed %s, every byte intact", what,
+       do_move ? "in the destination" : "in place");
+    if (do_move && dst->kind == SCULPT_HM_MEMFD && n * bs >= (2 << 20)) {
+        ok(res.transferred, "%s: the destination's page tables were handed "
+           "over, the sources replaced in one step", what);
+    }
+}
+
+static void wp_test(SculptHmPool *mem, SculptHmPool *cold)
+{
+    int uffd = sculpt_uffd_wp_open(err, sizeof(err));
+
+    if (uffd < 0) {
+        skip("moves under write-protection: %s", err);
+        return;
+    }
+    wp_case(uffd, mem, true, false);
+    wp_case(uffd, mem, true, true);
+    if (cold) {
+        wp_case(uffd, cold, true, false);
+        wp_case(uffd, cold, true, true);
+    }
+    wp_case(uffd, mem, false, false);
+    everything_home();
+    ok(verify_all() == 0 && books_balance(), "after the write-protected "
+       "moves, everything home and intact");
+    close(uffd);
 }
 
 static void fault_injection(SculptHmPool *pa, SculptHmPool *pb)
@@ -1252,6 +1383,7 @@ static void run_block_size(uint64_t block, int steps)
     attrs_test();
     merge_test(mem);
     transfer_test(mem);
+    wp_test(mem, cold);
     if (numa) {
         transfer_test(numa);
     }

@@ -23,6 +23,7 @@
 
 #define _GNU_SOURCE
 #include "uffd-sample.h"
+#include "uffd-wp.h"
 #include "tap.h"
 
 #include <errno.h>
@@ -530,7 +531,7 @@ static void test_unregister_stop(void)
     static uint32_t counts[NBLK];
     static uint8_t sampled[NBLK];
     SculptUs *us = new_sampler(0, 0);
-    uint64_t b, ns = 0, passes;
+    uint64_t b, k, ns = 0, passes;
 
     if (!us) {
         ok(false, "unregister: sampler");
@@ -553,6 +554,47 @@ static void test_unregister_stop(void)
         ns += sampled[b];
     }
     ok(ns > 0, "resumed: %" PRIu64 " blocks sampled", ns);
+    /*
+     * The mover's write-protection needs the mapping's one userfaultfd
+     * context: unwatch a range, register it there, end, watch it again.
+     */
+    {
+        const uint64_t off = 1024 * BS, len = 64 * BS;
+        int wp = sculpt_uffd_wp_open(err, sizeof(err));
+        uint64_t inside = 0;
+
+        if (wp < 0) {
+            skip("unwatch: %s", err);
+        } else {
+            ok(sculpt_uffd_wp_register(wp, guest + off, len, NULL, 0) ==
+               -EBUSY, "unwatch: while watched, another userfaultfd "
+               "cannot register the range");
+            bool done = sculpt_us_unwatch(us, off, len, err,
+                                          sizeof(err)) == 0 &&
+                        sculpt_uffd_wp_register(wp, guest + off, len, err,
+                                                sizeof(err)) == 0 &&
+                        sculpt_uffd_wp_protect(wp, guest + off, len, err,
+                                               sizeof(err)) == 0 &&
+                        sculpt_uffd_wp_end(wp, guest + off, len, false, err,
+                                           sizeof(err)) == 0;
+
+            ok(done, "unwatch: then it can, and write-protect it%s%s",
+               done ? "" : ": ", done ? "" : err);
+            close(wp);
+            done = sculpt_us_reregister(us, off, len, SCULPT_US_POPULATE,
+                                        err, sizeof(err)) == 0;
+            ok(done, "unwatch: watched again%s%s", done ? "" : ": ",
+               done ? "" : err);
+            for (k = 3; k < 6 && !inside; k++) {
+                interval(us, k, counts, sampled);
+                for (b = off / BS; b < (off + len) / BS; b++) {
+                    inside += sampled[b];
+                }
+            }
+            ok(inside > 0, "unwatch: %" PRIu64 " blocks of the range "
+               "sampled again", inside);
+        }
+    }
     /* stop while armed: no worker may hang on a zapped page */
     sculpt_us_arm_interval(us, now_ns(), 99, err, sizeof(err));
     usleep(20000);

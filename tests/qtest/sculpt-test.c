@@ -187,6 +187,10 @@ static const BadInput bad_inputs[] = {
       " 'share': false",
       "'qom-type': 'sculpt', 'id': 'sc0', 'memdev': 'm1'",
       "memory backend 'm1' has share=off; sculpt needs share=on" },
+    { "move-protocol", NULL,
+      "'qom-type': 'sculpt', 'id': 'sc0', 'memdev': 'ram0',"
+      " 'move-protocol': 'copy'",
+      "Parameter 'move-protocol' expects 'write-protect' or 'pause'" },
     { "too-small", NULL,
       "'qom-type': 'sculpt', 'id': 'sc0', 'memdev': 'ram0',"
       " 'block-size': 32768",
@@ -468,27 +472,44 @@ static void mt_stop(MoveTest *mt)
 /*
  * Explicit moves between every pair of the three tiers, both ways, with
  * every byte checked after each move;
- * @opaque non-NULL: with x-transfer off (moves map afresh, MAP_FIXED),
- * else as by default (32 blocks of 64 KiB: runs long enough to hand page
- * tables over with mremap()).
+ * @opaque "no-transfer": with x-transfer off (moves map afresh,
+ * MAP_FIXED); "pause": with move-protocol=pause (every move inside a
+ * vCPU pause); NULL: as by default (32 blocks of 64 KiB: runs long enough
+ * to hand page tables over with mremap(); runs from the base and hot
+ * tiers, memfds, move under write-protection, those from the cold file
+ * inside a pause).
  */
 static void test_move_tiers(const void *opaque)
 {
     static const char *const tiers[] = { "hot", "cold", "base" };
+    const char *variant = opaque ? opaque : "";
     MoveTest mt = { 0 };
     uint64_t base, hot, cold;
-    QDict *rsp;
+    QDict *rsp, *st;
+    int n;
 
     mt_start(&mt, ",hot-pool=memfd,hot-size=4M");
-    if (opaque) {
+    if (g_str_equal(variant, "no-transfer")) {
         qtest_qmp_assert_success(mt.qts, "{ 'execute': 'qom-set', "
                                  "'arguments': { 'path': '/objects/sc0', "
                                  "'property': 'x-transfer', "
                                  "'value': false } }");
     }
+    if (g_str_equal(variant, "pause")) {
+        qtest_qmp_assert_success(mt.qts, "{ 'execute': 'qom-set', "
+                                 "'arguments': { 'path': '/objects/sc0', "
+                                 "'property': 'move-protocol', "
+                                 "'value': 'pause' } }");
+    }
     rsp = qtest_qmp(mt.qts, "{ 'execute': 'qom-get', 'arguments': { "
                     "'path': '/objects/sc0', 'property': 'x-transfer' } }");
-    g_assert_cmpint(qdict_get_bool(rsp, "return"), ==, !opaque);
+    g_assert_cmpint(qdict_get_bool(rsp, "return"), ==,
+                    !g_str_equal(variant, "no-transfer"));
+    qobject_unref(rsp);
+    rsp = qtest_qmp(mt.qts, "{ 'execute': 'qom-get', 'arguments': { "
+                    "'path': '/objects/sc0', 'property': 'move-protocol' } }");
+    g_assert_cmpstr(qdict_get_str(rsp, "return"), ==,
+                    g_str_equal(variant, "pause") ? "pause" : "write-protect");
     qobject_unref(rsp);
     for (int i = 0; i < 3; i++) {
         for (int j = 0; j < 3; j++) {
@@ -528,6 +549,19 @@ static void test_move_tiers(const void *opaque)
     mt_verify(&mt, "moving everything home");
     mt_tiers(&mt, &base, &hot, &cold);
     g_assert_cmpuint(base, ==, MOVE_RAM);
+    /* Which protocol moved them: moves from the cold file always pause. */
+    st = sculpt_stats_first(mt.qts, &n);
+    g_test_message("%s: %" PRId64 " pauses, %" PRId64 " batches under "
+                   "write-protection", opaque ? variant : "default",
+                   qdict_get_int(st, "pauses"),
+                   qdict_get_int(st, "wp-batches"));
+    g_assert_cmpint(qdict_get_int(st, "pauses"), >, 0);
+    if (g_str_equal(variant, "pause")) {
+        g_assert_cmpint(qdict_get_int(st, "wp-batches"), ==, 0);
+    } else {
+        g_assert_cmpint(qdict_get_int(st, "wp-batches"), >, 0);
+    }
+    qobject_unref(st);
     mt_stop(&mt);
 }
 
@@ -1073,7 +1107,9 @@ int main(int argc, char **argv)
     qtest_add_func("/sculpt/object-add-del", test_object_add_del);
     qtest_add_func("/sculpt/cmdline-errors", test_cmdline_errors);
     qtest_add_data_func("/sculpt/move/tiers", NULL, test_move_tiers);
-    qtest_add_data_func("/sculpt/move/tiers-no-transfer", "",
+    qtest_add_data_func("/sculpt/move/tiers-no-transfer", "no-transfer",
+                        test_move_tiers);
+    qtest_add_data_func("/sculpt/move/tiers-pause", "pause",
                         test_move_tiers);
     qtest_add_func("/sculpt/move/random", test_move_random);
     qtest_add_func("/sculpt/move/empty", test_move_empty);
