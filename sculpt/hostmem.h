@@ -15,7 +15,8 @@
  *           slots of one destination pool: one mmap() moves it
  *
  * Threading: a pool is not thread-safe; the caller serialises (QEMU: the
- * BQL).  The fault-injection state is process-global and test-only.
+ * main loop, with or without the BQL).  The fault-injection state is
+ * process-global and test-only.
  *
  * Errors: functions return 0 or a negative errno and, when err is not
  * NULL, write a message naming the syscall, its object and the reason

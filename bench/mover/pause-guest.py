@@ -11,9 +11,13 @@ each move to hot) with the mover's trace events on.  Prints:
     part spent moving (vCPUs stopped, block I/O drained), p50/p99/max;
   - the share of batches over max-pause (default 1 ms);
   - per run: copy, remap, attributes; runs to the cold file pre-copied.
+  - with --move-protocol write-protect (the default), the batches moved
+    with the vCPUs running instead: their write-protect windows (from the
+    protection to the wake: the longest a guest write could wait),
+    p50/p99/max, the share over max-pause, and the writes that waited.
 The guest must end with its memtest verified (--duration seconds).
 Usage: bench/mover/pause-guest.py [--ops N] [--seed N] [--max-pause US]
-                                  [--duration S]
+                                  [--duration S] [--move-protocol P]
 """
 
 import argparse
@@ -36,6 +40,9 @@ RUN_RX = re.compile(r"blocks (\d+)\+(\d+) (\d)->(\d) copy (\d+) remap (\d+) "
                     r"fixed (\d+)")
 BATCH_RX = re.compile(r"(\d+) runs, (\d+) bytes, pause (\d+) ns, vCPUs "
                       r"stopped (\d+) ns")
+WP_RX = re.compile(r"(\d+) runs, (\d+) bytes under write-protection for "
+                   r"(\d+) ns \(protecting, block I/O drained: (\d+) ns, "
+                   r"moving (\d+) ns\), (\d+) writes waited")
 
 
 def pct(v, p):
@@ -52,6 +59,8 @@ def main():
                     help="also break runs down by source and destination")
     ap.add_argument("--duration", type=int, default=40,
                     help="seconds the guest's memtest runs")
+    ap.add_argument("--move-protocol", default="write-protect",
+                    choices=["write-protect", "pause"])
     opts = ap.parse_args()
     sculptlib.require_guest()
     work = tempfile.mkdtemp(prefix="sculpt-pause-",
@@ -64,9 +73,10 @@ def main():
         args=f"--duration {opts.duration} --mib 96",
         extra=["-object", "sculpt,id=sc0,memdev=ram0,block-size=64K,"
                "hot-pool=memfd,hot-size=64M,cold-tier=file,"
-               f"cold-dir={cold},max-pause={opts.max_pause}",
+               f"cold-dir={cold},max-pause={opts.max_pause},"
+               f"move-protocol={opts.move_protocol}",
                "-trace", "sculpt_move_run", "-trace", "sculpt_batch",
-               "-D", log], name="pause")
+               "-trace", "sculpt_wp_batch", "-D", log], name="pause")
     g.echo = False
     rng = random.Random(opts.seed)
     try:
@@ -93,7 +103,7 @@ def main():
         g.wait_exit(timeout=120)
     finally:
         g.shutdown()
-    runs, batches = [], []
+    runs, batches, wps = [], [], []
     with open(log) as f:
         for line in f:
             m = RUN_RX.search(line)
@@ -102,17 +112,32 @@ def main():
             m = BATCH_RX.search(line)
             if m:
                 batches.append(tuple(map(int, m.groups())))
+            m = WP_RX.search(line)
+            if m:
+                wps.append(tuple(map(int, m.groups())))
     shutil.rmtree(work, ignore_errors=True)
     res = [r for r in g.results() if r.get("name") == "memtest"]
     print(f"# guest {MEM_MIB} MiB, accel={g.accel}, {opts.ops} random "
-          f"moves (seed {opts.seed}), max-pause {opts.max_pause} us")
+          f"moves (seed {opts.seed}), max-pause {opts.max_pause} us, "
+          f"move-protocol {opts.move_protocol}")
     print(f"query-sculpt-stats: {st['pauses']} pauses, p50 "
           f"{st['pause-p50'] / 1e3:.0f} us, p99 {st['pause-p99'] / 1e3:.0f}"
-          f" us, max {st['pause-max'] / 1e3:.0f} us; {st['moves']} runs, "
+          f" us, max {st['pause-max'] / 1e3:.0f} us; {st['wp-batches']} "
+          f"batches under write-protection ({st['wp-waits']} writes "
+          f"waited), window p50 {st['wp-window-p50'] / 1e3:.0f} us, p99 "
+          f"{st['wp-window-p99'] / 1e3:.0f} us, max "
+          f"{st['wp-window-max'] / 1e3:.0f} us; {st['moves']} runs, "
           f"{st['blocks-moved']} blocks")
-    for name, idx in (("moving", 2),
-                      ("vCPUs stopped (guest-visible, counted)", 3)):
-        v = [b[idx] / 1e3 for b in batches]
+    for name, rows, idx in (
+            ("paused batches, moving", batches, 2),
+            ("paused batches, vCPUs stopped (guest-visible, counted)",
+             batches, 3),
+            ("write-protected batches, window (a write waits at most this)",
+             wps, 2),
+            ("write-protected batches, moving", wps, 4)):
+        v = [b[idx] / 1e3 for b in rows]
+        if not v:
+            continue
         over = sum(1 for x in v if x > opts.max_pause)
         print(f"{name}: p50 {pct(v, 50):.0f} us, p99 {pct(v, 99):.0f} us, "
               f"max {max(v):.0f} us; over max-pause in {over} of {len(v)} "

@@ -26,7 +26,11 @@ pause and copied again (sculpt_move_stale).  With `-trace sculpt_stop_cpu`
 as well, each vCPU's waits of over 1 ms are split by its scheduler figures
 (/proc schedstat): the thread's state when the stop was asked, how much of
 the wait it ran (a guest store in a long host page fault, say), waited for
-a CPU, or slept.
+a CPU, or slept.  With `-trace sculpt_wp_batch`, the batches moved
+without a pause (under write-protection) get the same: their window (from
+the protection to the wake: the longest a guest write to them waited), of
+which the protecting (block I/O drained, BQL held) and the moving, and
+how many writes waited.
 """
 
 import re
@@ -40,6 +44,9 @@ BATCH = re.compile(r"sculpt_batch .*: (\d+) runs, (\d+) bytes, pause (\d+) ns,"
                    r"(?:, of which waiting for the page-table lock (\d+) ns)?")
 RUN = re.compile(r"sculpt_move_run .* copy (\d+) remap (\d+) attrs (\d+) "
                  r"populate (\d+) ns")
+WP = re.compile(r"sculpt_wp_batch .*: (\d+) runs, (\d+) bytes under "
+                r"write-protection for (\d+) ns \(protecting, block I/O "
+                r"drained: (\d+) ns, moving (\d+) ns\), (\d+) writes")
 STALE = re.compile(r"sculpt_move_stale .* found in (\d+) ns")
 DEFER = re.compile(r"sculpt_stop_deferred .* after (\d+) looks .*, (\d+) ns")
 STOP = re.compile(r"sculpt_stop_cpu vCPU (\d+): stopped after (\d+) ns of "
@@ -65,6 +72,7 @@ def main():
     waits, drains, resumes, preps, stale = [], [], [], [], []
     locks = []
     cpu_stops, defers = [], []
+    wps = []
     with open(sys.argv[1], errors="replace") as f:
         for ln in f:
             m = BATCH.search(ln)
@@ -81,6 +89,10 @@ def main():
                     preps.append(int(m.group(8)))
                 if m.group(9) is not None:
                     locks.append(int(m.group(9)))
+                continue
+            m = WP.search(ln)
+            if m:
+                wps.append(tuple(map(int, m.groups())))
                 continue
             m = RUN.search(ln)
             if m:
@@ -116,6 +128,13 @@ def main():
         line("of which for the sculpt thread", locks)
     if defers:
         line("stop put off (vCPU in I/O)", defers)
+    if wps:
+        print(f"{len(wps)} batches without a pause, "
+              f"{sum(w[1] for w in wps) >> 20} MiB moved, "
+              f"{sum(w[5] for w in wps)} guest writes waited")
+        line("write-protect window", [w[2] for w in wps])
+        line("of which protecting", [w[3] for w in wps])
+        line("of which moving", [w[4] for w in wps])
     if copy:
         line("run: copy or compare", copy)
         line("run: remap", remap)
