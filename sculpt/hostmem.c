@@ -1303,7 +1303,12 @@ static uint64_t hm_src_run(const SculptHmLoc *src, uint64_t i, uint64_t n)
     return j - i;
 }
 
-/* Map the sources back over the range; 0 or the first error */
+/*
+ * Map the sources back over the range; 0 or the first error of a mapping.
+ * Once the sources are mapped the guest uses them, whatever else fails:
+ * their attributes are applied as far as they go, not reported (else the
+ * caller would take the run for moved and release the sources it maps).
+ */
 static int hm_restore(uint8_t *host, const SculptHmLoc *src, uint64_t n,
                       const SculptHmVmaAttrs *attrs, uint32_t *mmaps,
                       char *err, size_t errlen)
@@ -1317,10 +1322,12 @@ static int hm_restore(uint8_t *host, const SculptHmLoc *src, uint64_t n,
 
         k = hm_src_run(src, i, n);
         (*mmaps)++;
-        r = sculpt_hm_remap(host + i * bs, k * bs, p, src[i].slot, attrs,
-                            ret ? NULL : err, errlen);
+        r = hm_map_fixed(host + i * bs, k * bs, p, src[i].slot,
+                         ret ? NULL : err, errlen);
         if (r && !ret) {
             ret = r;
+        } else if (!r) {
+            sculpt_hm_apply_attrs(host + i * bs, k * bs, p, attrs, NULL, 0);
         }
     }
     return ret;
@@ -1583,6 +1590,22 @@ int sculpt_hm_move_run(const SculptHmMove *mv, SculptHmMoveResult *res,
     }
     t1 = hm_now_ns();
     res->ns_attrs = t1 - t0;
+    if (ret && (mv->flags & SCULPT_HM_SRC_STAY)) {
+        /*
+         * The guest runs and may have written to the destination since
+         * the remap (nothing protects it): mapping the sources back would
+         * lose that.  The data is complete there; only settings are
+         * missing.
+         */
+        size_t l = err ? strlen(err) : 0;
+
+        res->where = SCULPT_HM_AT_DST;
+        if (err && l < errlen) {
+            snprintf(err + l, errlen - l, "; the guest runs on the "
+                     "destination, so the run stays there, complete");
+        }
+        return ret;
+    }
     if (ret) {
         r = hm_restore(mv->host, mv->src, mv->nblocks, mv->attrs,
                        &res->mmaps, err2, sizeof(err2));

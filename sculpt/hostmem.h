@@ -149,7 +149,9 @@ enum {
      * remap replaces them in one step (the guest runs meanwhile, see
      * uffd-wp.h: moved out first, they would leave a hole it could touch,
      * and take their userfaultfd registration along).  Only the
-     * destination's page tables are handed over.
+     * destination's page tables are handed over.  Also: once the guest
+     * range maps the destination, a later failure (its attributes) keeps
+     * it there (SCULPT_HM_AT_DST): the guest may have written to it.
      */
     SCULPT_HM_SRC_STAY      = 1 << 7,
 };

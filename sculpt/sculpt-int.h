@@ -121,14 +121,10 @@ struct SculptState {
     /*
      * Moving under write-protection (uffd-wp.h): the userfaultfd, opened
      * at the first batch that can use it (-1 before, or if the kernel
-     * refused: then wp_refused); wp_busy while a batch's blocks are
-     * protected and the BQL is not held, when discards are also noted in
-     * wp_discards ([offset, length] pairs) to be done again after it.
+     * refused: then wp_refused).
      */
     int wp_uffd;
     bool wp_refused;
-    bool wp_busy;
-    GArray *wp_discards;
     struct {
         uint64_t moves, blocks_moved, blocks_empty, bytes_moved, failures;
         uint64_t pauses, pause_max, mmaps, discards, stale_copies;

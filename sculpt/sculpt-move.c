@@ -1200,7 +1200,6 @@ static guint sculpt_wp_select(SculptState *s, SculptOp *op)
  *             wake the writers: each faults again on the new mapping
  *             (a run left where it was is un-protected instead)
  *             release the sources, as after a pause
- *   BQL       discards seen meanwhile are done again
  *
  * A vCPU, device model or I/O thread that writes to a moving run waits
  * from the protection to the wake (the "write-protect window"), and so
@@ -1267,7 +1266,6 @@ static bool sculpt_move_wp(SculptState *s, SculptOp *op, guint nruns,
             }
         }
         bdrv_drain_all_end();
-        s->wp_busy = true;
         bql_unlock();
     }
     t0 = get_clock();
@@ -1333,16 +1331,6 @@ static bool sculpt_move_wp(SculptState *s, SculptOp *op, guint nruns,
     sculpt_release_done(s, op, done, srcs);
 
     bql_lock();
-    s->wp_busy = false;
-    for (guint i = 0; s->wp_discards && i < s->wp_discards->len; i += 2) {
-        uint64_t *d = &g_array_index(s->wp_discards, uint64_t, i);
-
-        /* where the blocks live now (the hook may have seen them leave) */
-        ram_block_discard_range(s->rb, d[0], d[1]);
-    }
-    if (s->wp_discards) {
-        g_array_set_size(s->wp_discards, 0);
-    }
     qemu_bh_schedule(s->move_bh);
     return true;
 }
@@ -1560,10 +1548,6 @@ void sculpt_move_cleanup(SculptState *s)
         close(s->wp_uffd);
         s->wp_uffd = -1;
     }
-    if (s->wp_discards) {
-        g_array_free(s->wp_discards, true);
-        s->wp_discards = NULL;
-    }
 }
 
 /* ---- discards (balloon, free page reporting) --------------------------- */
@@ -1574,8 +1558,11 @@ void sculpt_move_cleanup(SculptState *s)
  * from every mapping, so the guest reads zeros there afterwards, as it
  * would from its own memfd.  A cold file is re-reserved at once, so a
  * later guest write can never meet ENOSPC.  BQL held, so no batch of
- * moves runs meanwhile, except one under write-protection: that one does
- * the discards it saw again once its blocks are where they go.
+ * moves runs meanwhile, except one under write-protection.  A discard of
+ * one of its blocks then frees the block where the map says it is; if
+ * that is still the source, the copy may carry the discarded data over
+ * (it is not freed until the block is moved or discarded again).  Never
+ * done again later: by then the guest may use those pages again.
  */
 static bool sculpt_discard(RAMBlock *rb, uint64_t start, size_t length,
                            int *ret)
@@ -1591,14 +1578,6 @@ static bool sculpt_discard(RAMBlock *rb, uint64_t start, size_t length,
     }
     if (!s || !length || end > s->size) {
         return false;
-    }
-    if (s->wp_busy) {
-        uint64_t d[2] = { start, length };
-
-        if (!s->wp_discards) {
-            s->wp_discards = g_array_new(false, false, sizeof(uint64_t));
-        }
-        g_array_append_vals(s->wp_discards, d, 2);
     }
     /* Whoever frees it: the sampler must not keep watching holes. */
     sculpt_track_discarded(s, start, length);

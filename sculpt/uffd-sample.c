@@ -100,6 +100,16 @@ struct SculptUs {
 
     _Atomic uint32_t *st;       /* per block, see US_ARMED */
     uint8_t *watch;             /* per block: wholly registered */
+    /*
+     * Per block: handed to another userfaultfd (sculpt_us_unwatch()) until
+     * registered here again.  UFFDIO_CONTINUE does not check whose
+     * registration a mapping has, and over a write-protect marker it
+     * installs a writable entry: no CONTINUE of ours may touch such a
+     * block.  Set under cont_lock's write side; us_continue() checks it
+     * under the read side, so once unwatch returns none is in flight.
+     */
+    uint8_t *gone;
+    pthread_rwlock_t cont_lock;
     uint8_t *mark;              /* per block: picked this arm (scratch) */
     _Atomic uint8_t *resident;  /* per block: its sample chunks were all
                                    in the memfd (STICKY; cleared by
@@ -210,8 +220,32 @@ static bool us_note_access(SculptUs *us, uint64_t b)
  * or woken.  note: a page found already mapped (EEXIST) counts as an
  * access of its block (used when un-arming).
  */
+static void us_continue_locked(SculptUs *us, uint64_t addr, uint64_t len,
+                               uint64_t fault, bool note);
+
 static void us_continue(SculptUs *us, uint64_t addr, uint64_t len,
                         uint64_t fault, bool note)
+{
+    uint64_t b0 = (addr - (uint64_t)us->host) >> us->bs_shift;
+    uint64_t b1 = (addr + len - 1 - (uint64_t)us->host) >> us->bs_shift;
+
+    pthread_rwlock_rdlock(&us->cont_lock);
+    if (us->gone[b0] || us->gone[b1]) {
+        /* another userfaultfd's now: let the waiter fault again there */
+        if (fault) {
+            struct uffdio_range wr = { .start = fault, .len = us->page };
+
+            ioctl(us->uffd, UFFDIO_WAKE, &wr);
+            us_inc(&us->a.wakes, 1);
+        }
+    } else {
+        us_continue_locked(us, addr, len, fault, note);
+    }
+    pthread_rwlock_unlock(&us->cont_lock);
+}
+
+static void us_continue_locked(SculptUs *us, uint64_t addr, uint64_t len,
+                               uint64_t fault, bool note)
 {
     uint64_t off = addr, end = addr + len;
     bool fault_done = !fault;
@@ -617,7 +651,11 @@ int sculpt_us_unwatch(SculptUs *us, uint64_t off, uint64_t len,
     sculpt_us_invalidate(us, off, len);
     r.start = (uint64_t)us->host + off;
     r.len = len;
-    /* wakes a fault waiting there: it retries, unregistered */
+    /* no CONTINUE in flight there, and none from now on */
+    pthread_rwlock_wrlock(&us->cont_lock);
+    memset(us->gone + (off >> us->bs_shift), 1,
+           ((off + len - 1) >> us->bs_shift) - (off >> us->bs_shift) + 1);
+    pthread_rwlock_unlock(&us->cont_lock);
     if (ioctl(us->uffd, UFFDIO_UNREGISTER, &r) < 0) {
         int e = errno;
 
@@ -625,6 +663,8 @@ int sculpt_us_unwatch(SculptUs *us, uint64_t off, uint64_t len,
                     ": %s", us->host + off, len, strerror(e));
         return -e;
     }
+    /* unregistering wakes only MISSING waiters: a MINOR one retries now */
+    ioctl(us->uffd, UFFDIO_WAKE, &r);
     return 0;
 }
 
@@ -710,9 +750,13 @@ static int us_register(SculptUs *us, uint64_t off, uint64_t len,
     if (cursor < hi) {
         us_add_skip(us, cursor - (uint64_t)us->host, off + len, "unmapped");
     }
+    pthread_rwlock_wrlock(&us->cont_lock);
     for (b = b0; b < b1; b++) {
         us->watch[b] = cov[b - b0] == us->bs;
+        /* registered here again: ours (unregistered ones stay gone) */
+        us->gone[b] = us->gone[b] && !cov[b - b0];
     }
+    pthread_rwlock_unlock(&us->cont_lock);
     us->o.watched_bytes = 0;
     for (b = 0; b < us->nblocks; b++) {
         us->o.watched_bytes += us->watch[b] ? us->bs : 0;
@@ -868,6 +912,8 @@ int sculpt_us_new(SculptUs **pus, const SculptUsConfig *cfg,
         us->carry_cap + us->rearm_cap;
     us->st = calloc(us->nblocks, sizeof(*us->st));
     us->watch = calloc(us->nblocks, 1);
+    us->gone = calloc(us->nblocks, 1);
+    pthread_rwlock_init(&us->cont_lock, NULL);
     us->reg = calloc(us->reg_cap, sizeof(*us->reg));
     us->reg_tmp = calloc(us->reg_cap, sizeof(*us->reg_tmp));
     us->samp = calloc(us->samp_cap, sizeof(*us->samp));
@@ -876,7 +922,7 @@ int sculpt_us_new(SculptUs **pus, const SculptUsConfig *cfg,
     us->resident = calloc(us->nblocks, 1);
     us->carry = calloc(us->carry_cap + 1, sizeof(*us->carry));
     us->rearm = calloc(us->rearm_cap + 1, sizeof(*us->rearm));
-    if (!us->st || !us->watch || !us->reg || !us->reg_tmp || !us->samp ||
+    if (!us->st || !us->watch || !us->gone || !us->reg || !us->reg_tmp || !us->samp ||
         !us->iov || !us->mark || !us->resident || !us->carry ||
         !us->rearm) {
         sculpt_us_free(us);
@@ -969,6 +1015,8 @@ void sculpt_us_free(SculptUs *us)
     free(us->iov);
     free(us->st);
     free(us->watch);
+    free(us->gone);
+    pthread_rwlock_destroy(&us->cont_lock);
     free(us->reg);
     free(us->reg_tmp);
     free(us->samp);

@@ -65,7 +65,8 @@
  * Threads
  *   - the fault thread (sculpt_us_start()) only reads the userfaultfd,
  *     updates per-block atomics and issues UFFDIO_CONTINUE/UFFDIO_WAKE.
- *     It takes no lock and never touches guest RAM.
+ *     It takes no lock but the read side of the CONTINUE fence (see
+ *     sculpt_us_unwatch()) and never touches guest RAM.
  *   - every other function is called by one "owner" thread at a time
  *     (QEMU: the sculpt thread; the caller serialises), except
  *     sculpt_us_invalidate() and sculpt_us_get_stats(), which are
@@ -233,8 +234,11 @@ void sculpt_us_invalidate(SculptUs *us, uint64_t off, uint64_t len);
 /*
  * Stop watching [off, off + len) until sculpt_us_reregister(): forget its
  * samples and unregister it, so that another userfaultfd may register it
- * (the mover's write-protection, uffd-wp.h).  Only an ioctl and
- * sculpt_us_invalidate(): any thread, like that one.
+ * (the mover's write-protection, uffd-wp.h), and wake a minor fault
+ * waiting there.  Waits for a UFFDIO_CONTINUE of the sampler in flight
+ * there, and none is issued there until it is registered again: the
+ * kernel would let it map a page writable over the other's protection.
+ * Any thread.
  */
 int sculpt_us_unwatch(SculptUs *us, uint64_t off, uint64_t len,
                       char *err, size_t errlen);

@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -607,6 +608,107 @@ static void test_unregister_stop(void)
     sculpt_us_free(us);
 }
 
+/* A page of guest RAM without a page-table entry (pagemap), or -1 */
+static int64_t unmapped_page(void)
+{
+    int fd = open("/proc/self/pagemap", O_RDONLY);
+    static uint64_t pm[4096];
+    int64_t found = -1;
+
+    for (uint64_t p = 0; fd >= 0 && found < 0 && p < NPAGES; p += 4096) {
+        uint64_t n = NPAGES - p < 4096 ? NPAGES - p : 4096;
+
+        if (pread(fd, pm, n * 8, ((uintptr_t)guest / PAGE + p) * 8) !=
+            (ssize_t)(n * 8)) {
+            break;
+        }
+        for (uint64_t i = 0; i < n; i++) {
+            if (!(pm[i] >> 63)) {
+                found = p + i;
+                break;
+            }
+        }
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    return found;
+}
+
+static uint64_t fence_page;
+
+static void *fence_writer(void *arg)
+{
+    write_page(fence_page);
+    return NULL;
+}
+
+/*
+ * The mover takes a range from the sampler and write-protects it with its
+ * own userfaultfd.  The kernel lets any userfaultfd's UFFDIO_CONTINUE map
+ * a page there, writable, over the protection: the sampler must not, when
+ * it harvests the chunks it had armed there.  (What keeps a fault the
+ * fault thread read just before the hand-over from doing it, the
+ * cont_lock fence, needs that race to happen and is not tested here.)
+ */
+static void test_unwatch_fence(void)
+{
+    static uint32_t counts[NBLK];
+    static uint8_t sampled[NBLK];
+    SculptUs *us = new_sampler(0, 0);
+    int wp = sculpt_uffd_wp_open(err, sizeof(err));
+    struct pollfd pfd = { .events = POLLIN };
+    uint64_t waiting = 0;
+    int64_t page;
+    pthread_t th;
+    bool done;
+
+    if (!us || wp < 0) {
+        if (wp < 0) {
+            skip("fence: %s", err);
+        } else {
+            ok(false, "fence: sampler");
+        }
+        sculpt_us_free(us);
+        return;
+    }
+    done = sculpt_us_arm_interval(us, now_ns(), 7, err, sizeof(err)) == 0 &&
+           sculpt_us_unwatch(us, 0, GUEST_SIZE, err, sizeof(err)) == 0 &&
+           sculpt_uffd_wp_register(wp, guest, GUEST_SIZE, err,
+                                   sizeof(err)) == 0 &&
+           sculpt_uffd_wp_protect(wp, guest, GUEST_SIZE, err,
+                                  sizeof(err)) == 0;
+    ok(done, "fence: armed, handed over, write-protected%s%s",
+       done ? "" : ": ", done ? "" : err);
+    if (!done) {
+        close(wp);
+        sculpt_us_free(us);
+        return;
+    }
+    /* the harvest maps untouched armed chunks back, except there */
+    sculpt_us_harvest(us, counts, sampled, err, sizeof(err));
+    page = unmapped_page();
+    ok(page >= 0, "fence: the harvest left the armed chunks of the "
+       "handed-over range unmapped (page %" PRId64 ")", page);
+    if (page >= 0) {
+        fence_page = page;
+        pthread_create(&th, NULL, fence_writer, NULL);
+        pfd.fd = wp;
+        if (poll(&pfd, 1, 10000) == 1) {
+            waiting = sculpt_uffd_wp_waiting(wp);
+        }
+        ok(waiting >= 1, "fence: a write there waits on the protection "
+           "(%" PRIu64 ")", waiting);
+        sculpt_uffd_wp_end(wp, guest, GUEST_SIZE, false, NULL, 0);
+        pthread_join(th, NULL);
+    }
+    close(wp);
+    ok(sculpt_us_reregister(us, 0, GUEST_SIZE, SCULPT_US_POPULATE, err,
+                            sizeof(err)) == 0 && verify_all() == 0,
+       "fence: watched again, every page intact");
+    sculpt_us_free(us);
+}
+
 static void test_extrapolate(void)
 {
     static uint32_t counts[NBLK];
@@ -815,6 +917,7 @@ int main(int argc, char **argv)
     test_sticky();
     test_extrapolate();
     test_unregister_stop();
+    test_unwatch_fence();
     test_remap();
     test_file_piece();
 out:
