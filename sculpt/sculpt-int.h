@@ -26,6 +26,12 @@ OBJECT_DECLARE_SIMPLE_TYPE(SculptState, SCULPT)
 
 #define SCULPT_PAUSE_SAMPLES 4096
 
+/* Durations of one kind (ns): how many, the longest, the last ones */
+typedef struct SculptLatRing {
+    uint64_t count, max;
+    uint64_t ns[SCULPT_PAUSE_SAMPLES];  /* ns[i % SCULPT_PAUSE_SAMPLES] */
+} SculptLatRing;
+
 typedef struct SculptOp SculptOp;
 typedef struct SculptTrack SculptTrack;
 typedef struct SculptAuto SculptAuto;
@@ -127,13 +133,10 @@ struct SculptState {
     bool wp_refused;
     struct {
         uint64_t moves, blocks_moved, blocks_empty, bytes_moved, failures;
-        uint64_t pauses, pause_max, mmaps, discards, stale_copies;
-        uint64_t wp_batches, wp_waits, wp_max;
+        uint64_t mmaps, discards, stale_copies, wp_waits;
     } stats;
-    uint64_t pause_ns[SCULPT_PAUSE_SAMPLES];
-    uint64_t pause_pos;
-    uint64_t wp_ns[SCULPT_PAUSE_SAMPLES];   /* write-protect windows */
-    uint64_t wp_pos;
+    SculptLatRing pauses;       /* vCPU pauses */
+    SculptLatRing wp_windows;   /* write-protect windows (batches) */
 
     QTAILQ_ENTRY(SculptState) next;
 };
@@ -158,8 +161,7 @@ void sculpt_guard_detach(SculptState *s);
 void sculpt_discard_init(void);
 void sculpt_move_init(SculptState *s);
 void sculpt_move_cleanup(SculptState *s);
-uint64_t sculpt_pause_percentile(SculptState *s, unsigned pct);
-uint64_t sculpt_wp_percentile(SculptState *s, unsigned pct);
+uint64_t sculpt_lat_percentile(const SculptLatRing *r, unsigned pct);
 
 bool sculpt_move_auto(SculptState *s, GArray *to_cold, GArray *to_fast,
                       sculpt_tier fast, Error **errp);

@@ -120,18 +120,10 @@ static sculpt_tier sculpt_block_tier(SculptState *s, uint64_t block,
 
 /* ---- statistics ------------------------------------------------------- */
 
-static void sculpt_record_pause(SculptState *s, uint64_t ns)
+static void sculpt_lat_record(SculptLatRing *r, uint64_t ns)
 {
-    s->stats.pauses++;
-    s->stats.pause_max = MAX(s->stats.pause_max, ns);
-    s->pause_ns[s->pause_pos++ % SCULPT_PAUSE_SAMPLES] = ns;
-}
-
-static void sculpt_record_wp(SculptState *s, uint64_t ns)
-{
-    s->stats.wp_batches++;
-    s->stats.wp_max = MAX(s->stats.wp_max, ns);
-    s->wp_ns[s->wp_pos++ % SCULPT_PAUSE_SAMPLES] = ns;
+    r->max = MAX(r->max, ns);
+    r->ns[r->count++ % SCULPT_PAUSE_SAMPLES] = ns;
 }
 
 static int sculpt_cmp_u64(const void *a, const void *b)
@@ -141,31 +133,18 @@ static int sculpt_cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* The @pct percentile of the last SCULPT_PAUSE_SAMPLES of @ring. */
-static uint64_t sculpt_percentile(const uint64_t *ring, uint64_t pos,
-                                  unsigned pct)
+/* The @pct percentile of the last SCULPT_PAUSE_SAMPLES durations of @r */
+uint64_t sculpt_lat_percentile(const SculptLatRing *r, unsigned pct)
 {
-    size_t n = MIN(pos, SCULPT_PAUSE_SAMPLES);
+    size_t n = MIN(r->count, SCULPT_PAUSE_SAMPLES);
     g_autofree uint64_t *v = NULL;
 
     if (!n) {
         return 0;
     }
-    v = g_memdup2(ring, n * sizeof(uint64_t));
+    v = g_memdup2(r->ns, n * sizeof(uint64_t));
     qsort(v, n, sizeof(uint64_t), sculpt_cmp_u64);
     return v[MIN(n - 1, (n * pct + 99) / 100 - (pct ? 1 : 0))];
-}
-
-/* Of the last vCPU pauses */
-uint64_t sculpt_pause_percentile(SculptState *s, unsigned pct)
-{
-    return sculpt_percentile(s->pause_ns, s->pause_pos, pct);
-}
-
-/* Of the last write-protect windows */
-uint64_t sculpt_wp_percentile(SculptState *s, unsigned pct)
-{
-    return sculpt_percentile(s->wp_ns, s->wp_pos, pct);
 }
 
 /* ---- planning --------------------------------------------------------- */
@@ -1324,7 +1303,7 @@ static bool sculpt_move_wp(SculptState *s, SculptOp *op, guint nruns,
     s->hold_reason = NULL;
     if (nprot) {
         s->stats.wp_waits += waits;
-        sculpt_record_wp(s, window);
+        sculpt_lat_record(&s->wp_windows, window);
         trace_sculpt_wp_batch(id, done->len, used, window, t0 - twp, t1 - t0,
                               waits, tprep, tlock);
     }
@@ -1497,7 +1476,7 @@ static void sculpt_move_bh(void *opaque)
     qemu_mutex_unlock(&s->mm_lock);
     sculpt_auto_hold();     /* still over the budget: hold them again */
 
-    sculpt_record_pause(s, paused);
+    sculpt_lat_record(&s->pauses, paused);
     trace_sculpt_batch(object_get_canonical_path_component(OBJECT(s)),
                        done->len, used, t1 - t0, paused, tstop - ts,
                        t0 - tstop, paused - (t1 - ts), tprep, tlock);

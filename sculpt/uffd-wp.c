@@ -21,6 +21,7 @@
 #include <linux/userfaultfd.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <time.h>
 
 int sculpt_uffd_open(int fail_sys, int fail_dev, int *e_sys, int *e_dev)
 {
@@ -115,7 +116,11 @@ static int wp_set(int uffd, void *host, uint64_t len, bool wp)
         .mode = wp ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
     };
 
-    /* -EAGAIN: the mm is changing under it (e.g. a fork); try again */
+    /*
+     * -EAGAIN: the mm is changing under it (an event of a userfaultfd that
+     * asked for them, e.g. a fork, not read yet); give that a moment, up
+     * to ~10 ms in all, rather than spin.
+     */
     for (int tries = 0; tries < 100; tries++) {
         if (ioctl(uffd, UFFDIO_WRITEPROTECT, &w) == 0) {
             return 0;
@@ -123,6 +128,7 @@ static int wp_set(int uffd, void *host, uint64_t len, bool wp)
         if (errno != EAGAIN) {
             break;
         }
+        nanosleep(&(struct timespec){ .tv_nsec = 100 * 1000 }, NULL);
     }
     return -errno;
 }
