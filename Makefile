@@ -2,6 +2,7 @@
 #
 #   make demo    build everything, boot the test guest with a sculpt object
 #   make check   build everything and run every test
+#   make bench   build everything and run the end-to-end benchmark (root)
 #
 # Everything is built under build/ (git-ignored); downloads and ccache live
 # under $(SCULPT_CACHE), outside the repository.
@@ -18,7 +19,7 @@ QEMU := $(BUILD)/qemu/qemu-system-x86_64
 NINJA_TARGETS := qemu-system-x86_64 tests/qtest/sculpt-test \
 	tests/qtest/qmp-cmd-test tests/qtest/test-hmp
 
-.PHONY: all build configure core check check-core demo guest fuzz-core clean
+.PHONY: all build configure core check check-core demo bench guest fuzz-core clean
 
 all: build
 
@@ -47,6 +48,14 @@ check-core: core
 
 demo: build guest
 	build-aux/demo
+
+# Every workload, side by side: unconstrained, kernel reclaim under the
+# same memory limit, sculpt, sculpt with the recency policy (as root;
+# bench/e2e/README.md).  BENCH_ARGS replaces the options, e.g.
+# BENCH_ARGS="--workloads phases-cycle --repeat 3 --out /tmp/r.md".
+BENCH_ARGS ?= --interval 250 --timeout 400 --out bench/e2e/RESULTS.md
+bench: build guest
+	bench/e2e/run.py $(BENCH_ARGS)
 
 fuzz-core:
 	sh subprojects/sculpt-core/fuzz/run-fuzz.sh $(or $(FUZZ_SECONDS),60)

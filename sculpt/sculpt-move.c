@@ -1121,6 +1121,34 @@ static bool sculpt_wp_open(SculptState *s)
 }
 
 /*
+ * A batch's time: 60% of max-pause.  Speeds vary, a run cannot stop, and
+ * resuming the vCPUs and the block layer takes its time too.
+ */
+static uint64_t sculpt_batch_budget_ns(const SculptState *s)
+{
+    return s->max_pause_us * 600ULL;
+}
+
+/*
+ * How many of run @r's blocks fit in what is left of a batch's @budget
+ * (ns) once @spent is gone, at the speed measured for its source and
+ * destination tiers; all of them if it copies nothing (@empty: its remap
+ * costs the same at any size).  0: none.
+ */
+static uint64_t sculpt_run_fit(const SculptState *s, const SculptRun *r,
+                               uint64_t spent, uint64_t budget, bool empty)
+{
+    if (spent >= budget) {
+        return 0;
+    }
+    if (empty) {
+        return r->n;
+    }
+    return (budget - spent) / 1000 *
+           MAX(1, s->bytes_per_us[r->from][r->to]) / s->block_size;
+}
+
+/*
  * The runs of the next batch under write-protection, from op->next: those
  * that may (sculpt_run_wp_ok()), as many as max-pause holds at the costs
  * measured so far (the estimate a pause makes: a write to them waits that
@@ -1129,7 +1157,7 @@ static bool sculpt_wp_open(SculptState *s)
  */
 static guint sculpt_wp_select(SculptState *s, SculptOp *op)
 {
-    uint64_t budget = s->max_pause_us * 600ULL, cost = 0;
+    uint64_t budget = sculpt_batch_budget_ns(s), cost = 0;
     guint i;
 
     for (i = op->next; i < op->runs->len; i++) {
@@ -1141,8 +1169,7 @@ static guint sculpt_wp_select(SculptState *s, SculptOp *op)
             break;
         }
         cost += s->run_ns[r->to];
-        fit = cost >= budget ? 0 : r->zeroed ? r->n :
-              (budget - cost) / 1000 * bw / s->block_size;
+        fit = sculpt_run_fit(s, r, cost, budget, r->zeroed);
         if (!fit) {
             if (i > op->next) {
                 break;
@@ -1416,11 +1443,10 @@ static void sculpt_move_bh(void *opaque)
      * its source and destination tiers (a cold file is slower than
      * memory, a remap's cost grows with its pages); each run gets what is
      * left of the budget; the first run of a batch always moves at least
-     * one block.  The budget is 60% of max-pause: speeds vary, a run
-     * cannot stop, and resuming the vCPUs and the block layer takes its
-     * time too (the pause counts from the request to stop to the resume).
+     * one block (sculpt_run_fit()).  The pause counts from the request to
+     * stop to the resume.
      */
-    budget = s->max_pause_us * 600ULL;
+    budget = sculpt_batch_budget_ns(s);
     srcs = g_new(SculptHmLoc, sculpt_blocks_left(op));
     while (op->next < op->runs->len) {
         SculptRun *r = &g_array_index(op->runs, SculptRun, op->next);
@@ -1429,9 +1455,7 @@ static void sculpt_move_bh(void *opaque)
         /* Sources still without data (checked with the vCPUs stopped):
          * the run costs a remap, whatever its size. */
         bool empty = r->zeroed && r->ready && sculpt_run_empty(s, r) == r->n;
-        uint64_t fit = elapsed >= budget ? 0 : empty ? r->n :
-            (budget - elapsed) / 1000 * s->bytes_per_us[r->from][r->to] /
-            s->block_size;
+        uint64_t fit = sculpt_run_fit(s, r, elapsed, budget, empty);
         SculptHmMoveResult res;
         Error *err = NULL;
 

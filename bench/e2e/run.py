@@ -109,6 +109,13 @@ def vmstat():
     return out
 
 
+def cpu_steal_s():
+    """Seconds this machine's CPUs waited for the hypervisor (/proc/stat
+    steal), summed over CPUs: another tenant's load shows here."""
+    f = read_file("/proc/stat").splitlines()[0].split()
+    return int(f[8]) / os.sysconf("SC_CLK_TCK") if len(f) > 8 else 0.0
+
+
 def mib(x):
     return None if x is None else x / MiB
 
@@ -402,6 +409,7 @@ def run_once(host, opts, wl, config, budget, limit_mib, rep, accel, logdir):
     g = BenchGuest(cg, mem_mib=opts.mem_mib, run=run, args=args, extra=extra,
                    append=append, name=f"e2e-{os.getpid()}", accel=accel)
     vs0 = vmstat()
+    steal0 = cpu_steal_s()
     t0 = time.monotonic()
     try:
         try:
@@ -490,6 +498,7 @@ def run_once(host, opts, wl, config, budget, limit_mib, rep, accel, logdir):
         vs1 = vmstat()
         for k in ("pswpin", "pswpout"):
             res[k] = vs1.get(k, 0) - vs0.get(k, 0)
+        res["steal_s"] = cpu_steal_s() - steal0
         res["guest_kernel"] = guest_kernel
         res["t_run"], res["t_result"] = t_run, t_result
         res["t0_monotonic"] = t0        # vcpu-profile.py lines perf up with it
@@ -793,8 +802,19 @@ def build_report(opts, facts, setup_notes, results, overheads, budgets,
                 continue
             L.append(f"- {r['config']} budget {r['budget_mib']} rep "
                      f"{r['rep']}: {sculpt_detail(r)}")
-        if any(r["workload"] == wl and r["config"] in SCULPT_POLICY and
-               ("sculpt_final" in r or "sculpt_auto" in r) for r in results):
+        st = [r for r in results
+              if r["workload"] == wl and r.get("steal_s") is not None]
+        if st:
+            L.append("- CPU time the hypervisor took from this machine (steal"
+                     ", s, both CPUs) during each boot, in run order: " +
+                     ", ".join(f"{r['config']}"
+                               + (f" {r['budget_mib']}" if r.get('budget_mib')
+                                  else "")
+                               + f" r{r['rep']} {r['steal_s']:.1f}"
+                               for r in st))
+        if st or any(r["workload"] == wl and r["config"] in SCULPT_POLICY and
+                     ("sculpt_final" in r or "sculpt_auto" in r)
+                     for r in results):
             L.append("")
     if len(budgets) > 1:
         L.append("## Sweep: share of guest RAM kept out of DRAM at <= 5% "
