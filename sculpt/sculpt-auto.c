@@ -1273,6 +1273,8 @@ unsigned sculpt_auto_guard(SculptState *s)
     if (dram - dropped > budget) {
         sculpt_auto_stall(a, sculpt_auto_dram(s, NULL) > budget);
     }
+    trace_sculpt_auto_guard(object_get_canonical_path_component(OBJECT(s)),
+                            dram, budget, target, dropped, to_cold->len);
     qemu_mutex_lock(&a->lock);
     a->st.dropped += dropped;
     a->st.guard_drops++;
