@@ -214,36 +214,7 @@ static bool us_note_access(SculptUs *us, uint64_t b)
     return false;
 }
 
-/*
- * Map [addr, addr + len) back page by page past errors.  fault (0: none)
- * is a page address inside it that a thread waits on: it ends up mapped
- * or woken.  note: a page found already mapped (EEXIST) counts as an
- * access of its block (used when un-arming).
- */
-static void us_continue_locked(SculptUs *us, uint64_t addr, uint64_t len,
-                               uint64_t fault, bool note);
-
-static void us_continue(SculptUs *us, uint64_t addr, uint64_t len,
-                        uint64_t fault, bool note)
-{
-    uint64_t b0 = (addr - (uint64_t)us->host) >> us->bs_shift;
-    uint64_t b1 = (addr + len - 1 - (uint64_t)us->host) >> us->bs_shift;
-
-    pthread_rwlock_rdlock(&us->cont_lock);
-    if (us->gone[b0] || us->gone[b1]) {
-        /* another userfaultfd's now: let the waiter fault again there */
-        if (fault) {
-            struct uffdio_range wr = { .start = fault, .len = us->page };
-
-            ioctl(us->uffd, UFFDIO_WAKE, &wr);
-            us_inc(&us->a.wakes, 1);
-        }
-    } else {
-        us_continue_locked(us, addr, len, fault, note);
-    }
-    pthread_rwlock_unlock(&us->cont_lock);
-}
-
+/* us_continue() with cont_lock's read side held */
 static void us_continue_locked(SculptUs *us, uint64_t addr, uint64_t len,
                                uint64_t fault, bool note)
 {
@@ -328,6 +299,38 @@ static void us_continue_locked(SculptUs *us, uint64_t addr, uint64_t len,
         ioctl(us->uffd, UFFDIO_WAKE, &wr);
         us_inc(&us->a.wakes, 1);
     }
+}
+
+/*
+ * Map [addr, addr + len) back page by page past errors.  fault (0: none)
+ * is a page address inside it that a thread waits on: it ends up mapped
+ * or woken.  note: a page found already mapped (EEXIST) counts as an
+ * access of its block (used when un-arming).
+ */
+static void us_continue(SculptUs *us, uint64_t addr, uint64_t len,
+                        uint64_t fault, bool note)
+{
+    uint64_t b0 = (addr - (uint64_t)us->host) >> us->bs_shift;
+    uint64_t b1 = (addr + len - 1 - (uint64_t)us->host) >> us->bs_shift;
+    bool gone = false;
+
+    pthread_rwlock_rdlock(&us->cont_lock);
+    /* un-arming merges the chunks of neighbouring blocks: look at each */
+    for (uint64_t b = b0; b <= b1 && !gone; b++) {
+        gone = us->gone[b];
+    }
+    if (gone) {
+        /* another userfaultfd's now: let the waiter fault again there */
+        if (fault) {
+            struct uffdio_range wr = { .start = fault, .len = us->page };
+
+            ioctl(us->uffd, UFFDIO_WAKE, &wr);
+            us_inc(&us->a.wakes, 1);
+        }
+    } else {
+        us_continue_locked(us, addr, len, fault, note);
+    }
+    pthread_rwlock_unlock(&us->cont_lock);
 }
 
 static void us_handle(SculptUs *us, const struct uffd_msg *m)
@@ -922,8 +925,8 @@ int sculpt_us_new(SculptUs **pus, const SculptUsConfig *cfg,
     us->resident = calloc(us->nblocks, 1);
     us->carry = calloc(us->carry_cap + 1, sizeof(*us->carry));
     us->rearm = calloc(us->rearm_cap + 1, sizeof(*us->rearm));
-    if (!us->st || !us->watch || !us->gone || !us->reg || !us->reg_tmp || !us->samp ||
-        !us->iov || !us->mark || !us->resident || !us->carry ||
+    if (!us->st || !us->watch || !us->gone || !us->reg || !us->reg_tmp ||
+        !us->samp || !us->iov || !us->mark || !us->resident || !us->carry ||
         !us->rearm) {
         sculpt_us_free(us);
         sculpt_errf(err, errlen, "out of memory");
